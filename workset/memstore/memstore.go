@@ -1,0 +1,376 @@
+// Package memstore is an in-memory workset.StateStore: the embedded default for
+// the quickstart, local runs and users' own tests.
+//
+// It is complete and safe for concurrent use, but not durable: everything is lost
+// when the process exits. It implements every optional interface of package
+// workset (Importer, Deleter, BatchGetter).
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Clock tells the time (default workset.SystemClock).
+	Clock workset.Clock
+	// SkewMargin is added to a lease's expiry before another owner may take it
+	// over, to allow for clocks that disagree (default 0: one process, one clock).
+	SkewMargin time.Duration
+	// HistoryLimit bounds each workset's history (oldest dropped first); 0 means
+	// unbounded.
+	HistoryLimit int
+	// Logger receives debug logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Store is the in-memory StateStore.
+type Store struct {
+	opts Options
+
+	mu     sync.RWMutex
+	byID   map[string]*workset.Workset
+	sorted []string // IDs in ascending order; valid when !dirty
+	dirty  bool
+}
+
+var (
+	_ workset.StateStore  = (*Store)(nil)
+	_ workset.Importer    = (*Store)(nil)
+	_ workset.Deleter     = (*Store)(nil)
+	_ workset.BatchGetter = (*Store)(nil)
+)
+
+// New returns an empty store.
+func New(optFns ...func(*Options)) (*Store, error) {
+	o := Options{Clock: workset.SystemClock}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.Clock == nil {
+		return nil, fmt.Errorf("%w: memstore: nil Clock", workset.ErrInvalidInput)
+	}
+	if o.SkewMargin < 0 || o.HistoryLimit < 0 {
+		return nil, fmt.Errorf("%w: memstore: negative SkewMargin or HistoryLimit", workset.ErrInvalidInput)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{opts: o, byID: make(map[string]*workset.Workset)}, nil
+}
+
+// Capabilities: memstore keeps everything, but only in memory.
+func (s *Store) Capabilities() workset.Capabilities {
+	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
+		Versioning: true, Timestamps: true, Location: true, Durable: false}
+}
+
+func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+
+func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+
+// Register implements workset.StateStore.
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[req.ID]; ok {
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+	}
+	w := workset.NewWorkset(req, s.now())
+	s.insertLocked(w)
+	return w.Clone(), nil
+}
+
+func (s *Store) insertLocked(w *workset.Workset) {
+	s.byID[w.ID] = w
+	s.sorted = append(s.sorted, w.ID)
+	s.dirty = true
+}
+
+// Get implements workset.StateStore.
+func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := workset.ValidateID(id); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	w, ok := s.byID[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	return w.Clone(), nil
+}
+
+// GetMany implements workset.BatchGetter.
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := workset.ValidateID(id); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]*workset.Workset, len(ids))
+	for _, id := range ids {
+		if w, ok := s.byID[id]; ok {
+			out[id] = w.Clone()
+		}
+	}
+	return out, nil
+}
+
+// Transition implements workset.StateStore.
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.byID[req.ID]
+	if !ok {
+		return nil, notFound(req.ID)
+	}
+	now := s.now()
+	if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
+		return nil, err
+	}
+	workset.ApplyTransition(w, req, now)
+	if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
+		w.History = slices.Clone(w.History[len(w.History)-n:])
+	}
+	return w.Clone(), nil
+}
+
+// AcquireLease implements workset.StateStore.
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.byID[id]
+	if !ok {
+		return nil, notFound(id)
+	}
+	now := s.now()
+	decision, err := workset.CheckAcquire(w, owner, now, s.opts.SkewMargin)
+	if err != nil {
+		return nil, err
+	}
+	if decision == workset.AcquireExtend {
+		w.Lease.ExpiresAt = now.Add(ttl)
+	} else {
+		w.FencingToken++
+		w.Lease = &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(ttl)}
+	}
+	w.Version++
+	w.UpdatedAt = now
+	l := *w.Lease
+	return &l, nil
+}
+
+// RenewLease implements workset.StateStore.
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.byID[lease.WorksetID]
+	if !ok {
+		return nil, notFound(lease.WorksetID)
+	}
+	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	w.Lease.ExpiresAt = now.Add(ttl)
+	w.Version++
+	w.UpdatedAt = now
+	l := *w.Lease
+	return &l, nil
+}
+
+// ReleaseLease implements workset.StateStore.
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.byID[lease.WorksetID]
+	if !ok {
+		return notFound(lease.WorksetID)
+	}
+	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+		return err
+	}
+	w.Lease = nil
+	w.Version++
+	w.UpdatedAt = s.now()
+	return nil
+}
+
+// Import implements workset.Importer.
+func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := workset.ValidateImport(req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := req.Workset.Clone()
+	cur, exists := s.byID[in.ID]
+	switch {
+	case req.IfAbsent && exists:
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, in.ID)
+	case !req.IfAbsent && !exists:
+		return nil, notFound(in.ID)
+	case !req.IfAbsent && cur.Version != req.ExpectedVersion:
+		return nil, &workset.ConflictError{ID: in.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
+	}
+	workset.PrepareImport(in, req.Reason, s.now())
+	in.Lease, in.FencingToken, in.Version = nil, 0, 1
+	if exists {
+		in.Lease, in.FencingToken, in.Version = cur.Lease, cur.FencingToken, cur.Version+1
+		s.byID[in.ID] = in
+	} else {
+		s.insertLocked(in)
+	}
+	return in.Clone(), nil
+}
+
+// Delete implements workset.Deleter.
+func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := workset.ValidateID(id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.byID[id]
+	if !ok {
+		return notFound(id)
+	}
+	if expectedVersion != 0 && w.Version != expectedVersion {
+		return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("expected version %d, found %d", expectedVersion, w.Version)}
+	}
+	delete(s.byID, id)
+	s.dirty = true // sorted still names id; compacted on the next sort
+	return nil
+}
+
+// List implements workset.StateStore. Without a state filter the order is by ID;
+// with one, by priority rank and then ID. Cursors are "rank/id" positions, so
+// pages stay correct while worksets are added or removed.
+func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	rank, after, err := parseCursor(q.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock() // sorting may rewrite s.sorted
+	defer s.mu.Unlock()
+	s.sortLocked()
+	byPriority := q.State != ""
+	page := &workset.Page{}
+	ranks := []int{0}
+	if byPriority {
+		ranks = []int{0, 1, 2}
+	}
+	for _, r := range ranks {
+		if r < rank {
+			continue
+		}
+		start := 0
+		if r == rank && after != "" {
+			start, _ = slices.BinarySearch(s.sorted, after)
+			if start < len(s.sorted) && s.sorted[start] == after {
+				start++
+			}
+		}
+		for _, id := range s.sorted[start:] {
+			w := s.byID[id]
+			if !matches(w, q) || (byPriority && w.Priority.Rank() != r) {
+				continue
+			}
+			if len(page.Worksets) == q.Limit {
+				last := page.Worksets[len(page.Worksets)-1]
+				lastRank := 0
+				if byPriority {
+					lastRank = last.Priority.Rank()
+				}
+				page.Cursor = fmt.Sprintf("%d/%s", lastRank, last.ID)
+				return page, nil
+			}
+			page.Worksets = append(page.Worksets, w.Clone())
+		}
+	}
+	return page, nil
+}
+
+func matches(w *workset.Workset, q workset.ListQuery) bool {
+	return (q.State == "" || w.State == q.State) && (q.Priority == "" || w.Priority == q.Priority)
+}
+
+func (s *Store) sortLocked() {
+	if !s.dirty {
+		return
+	}
+	s.sorted = slices.DeleteFunc(s.sorted, func(id string) bool { _, ok := s.byID[id]; return !ok })
+	slices.Sort(s.sorted)
+	s.sorted = slices.Compact(s.sorted)
+	s.dirty = false
+}
+
+func parseCursor(c string) (rank int, after string, err error) {
+	if c == "" {
+		return 0, "", nil
+	}
+	r, id, ok := strings.Cut(c, "/")
+	if !ok || len(r) != 1 || r[0] < '0' || r[0] > '2' || workset.ValidateID(id) != nil {
+		return 0, "", fmt.Errorf("%w: malformed list cursor %q", workset.ErrInvalidInput, c)
+	}
+	return int(r[0] - '0'), id, nil
+}

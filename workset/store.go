@@ -1,0 +1,153 @@
+package workset
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// StateStore is the contract every backend implements. All methods are safe for
+// concurrent use, take a context first, and return errors that match the
+// sentinel errors of this package with errors.Is. Returned values are the
+// caller's own copies.
+type StateStore interface {
+	// Register creates a workset in state ready with one history entry. It fails
+	// with ErrAlreadyExists if the ID exists (nothing is changed) and with
+	// ErrInvalidInput for a bad request. Not idempotent by design: a second call
+	// reports ErrAlreadyExists.
+	Register(ctx context.Context, req RegisterRequest) (*Workset, error)
+
+	// Get returns the workset, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Workset, error)
+
+	// Transition moves a workset to req.To and appends a history entry, in one
+	// atomic step. It fails, changing nothing, with ErrNotFound;
+	// ErrInvalidTransition (a *TransitionError) when the graph refuses and
+	// req.Force is not set; ErrConflict when ExpectedState or ExpectedVersion does
+	// not hold; ErrLeaseLost when req.Lease is not the current lease; ErrLockHeld
+	// (a *LockHeldError) when req.Lease is nil and another owner's lease is live.
+	// A store that retries internally after an ambiguous failure never applies
+	// the transition twice and never reports failure for a write that applied.
+	Transition(ctx context.Context, req TransitionRequest) (*Workset, error)
+
+	// List returns one page of worksets matching q. With q.State set, results
+	// come in dispatch order of priority (urgent, normal, low); within a priority
+	// and without q.State the order is the store's. Following Cursor until it is
+	// empty visits every matching workset that existed throughout, exactly once.
+	List(ctx context.Context, q ListQuery) (*Page, error)
+
+	// AcquireLease claims the workset for owner for ttl and returns the lease with
+	// a new, larger fencing token. It succeeds when the workset holds no lease
+	// and is in a leasable state (IsLeasable), or when its lease has expired
+	// (whatever the state: the takeover of a dead monitor's work). When owner
+	// already holds a live lease it is extended and returned with the same token
+	// (so a retried call is harmless). It fails with ErrNotFound; ErrLockHeld (a
+	// *LockHeldError naming the holder and expiry) when another owner's lease is
+	// live; ErrInvalidTransition when the state is not leasable; ErrInvalidInput
+	// for an empty owner or a non-positive ttl.
+	AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*Lease, error)
+
+	// RenewLease extends a lease to now+ttl. It fails with ErrLeaseLost when the
+	// lease is no longer current (released, or taken over after expiry); a lease
+	// that expired but was not taken over is renewed. Idempotent.
+	RenewLease(ctx context.Context, lease Lease, ttl time.Duration) (*Lease, error)
+
+	// ReleaseLease gives a lease up. It fails with ErrLeaseLost when the lease is
+	// not current (so a non-owner cannot release it). Releasing twice reports
+	// ErrLeaseLost the second time. The fencing token is never reused.
+	ReleaseLease(ctx context.Context, lease Lease) error
+
+	// Capabilities says what this store can promise.
+	Capabilities() Capabilities
+}
+
+// Capabilities reports what a store can promise. Code that needs a feature
+// checks here instead of guessing from the store's type.
+type Capabilities struct {
+	// AtomicLeases: two owners can never both hold a live lease.
+	AtomicLeases bool
+	// History: the audit trail is stored in full (up to a bound) with reasons.
+	History bool
+	// Priority: priorities are stored (otherwise every workset reads as normal).
+	Priority bool
+	// Metadata: Metadata, Metrics, ErrorDetails, ClusterName and Attributes round trip.
+	Metadata bool
+	// Versioning: versions are stored and ExpectedVersion is honoured.
+	Versioning bool
+	// Timestamps: CreatedAt and UpdatedAt are stored exactly (to the microsecond).
+	Timestamps bool
+	// Location: Bucket and Prefix are stored as given (otherwise they are derived
+	// from where the store keeps the workset).
+	Location bool
+	// Durable: data survives the process.
+	Durable bool
+}
+
+// ImportRequest writes a complete record as it is (for migration and rollback).
+type ImportRequest struct {
+	Workset *Workset
+	// IfAbsent creates the record only if the ID does not exist (else
+	// ErrAlreadyExists). Otherwise the stored record is replaced, but only if its
+	// version equals ExpectedVersion (else ErrConflict).
+	IfAbsent        bool
+	ExpectedVersion int64
+	// Reason, when set, is appended to the imported history as a forced entry.
+	Reason string
+}
+
+// Importer is implemented by stores that can write a complete record as-is,
+// keeping its timestamps, priority, history and attributes. The stored lease and
+// fencing counter of the destination are kept, never imported. The result is the
+// record as stored (with the destination's version).
+type Importer interface {
+	Import(ctx context.Context, req ImportRequest) (*Workset, error)
+}
+
+// Deleter is implemented by stores that can remove a record entirely (a hard
+// delete, unlike the deleted state). With expectedVersion non-zero the delete
+// applies only at that version (else ErrConflict). Missing IDs give ErrNotFound.
+type Deleter interface {
+	Delete(ctx context.Context, id string, expectedVersion int64) error
+}
+
+// BatchGetter is implemented by stores that read many worksets in one request.
+// Missing IDs are absent from the result.
+type BatchGetter interface {
+	GetMany(ctx context.Context, ids []string) (map[string]*Workset, error)
+}
+
+// All returns every workset matching q, following cursors to the end. Iteration
+// stops at the first error, which is yielded with a nil workset.
+func All(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {
+	return func(yield func(*Workset, error) bool) {
+		for {
+			page, err := s.List(ctx, q)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, w := range page.Worksets {
+				if !yield(w, nil) {
+					return
+				}
+			}
+			if page.Cursor == "" {
+				return
+			}
+			q.Cursor = page.Cursor
+		}
+	}
+}
+
+// Clock tells the time. Stores take one so tests can move time forward instead
+// of sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+var SystemClock Clock = systemClock{}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }

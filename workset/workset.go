@@ -1,0 +1,307 @@
+package workset
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// ErrorCategory classifies a failure (the deployed `error_category` values).
+type ErrorCategory string
+
+// The error categories of the deployed system.
+const (
+	CategoryTransient     ErrorCategory = "transient"     // network blips, throttling: retry soon
+	CategoryResource      ErrorCategory = "resource"      // out of capacity: retry later
+	CategoryConfiguration ErrorCategory = "configuration" // fix the setup, then restart
+	CategoryData          ErrorCategory = "data"          // bad input data
+	CategoryPermanent     ErrorCategory = "permanent"     // will never succeed
+)
+
+// Valid reports whether c is empty or one of the deployed categories.
+func (c ErrorCategory) Valid() bool {
+	switch c {
+	case "", CategoryTransient, CategoryResource, CategoryConfiguration, CategoryData, CategoryPermanent:
+		return true
+	}
+	return false
+}
+
+// Workset is the full record of one workset as a store holds it. Values returned by
+// a store are the caller's own copies.
+type Workset struct {
+	ID       string
+	State    State
+	Priority Priority
+	// Bucket and Prefix locate the workset's data in S3 (Prefix ends in "/").
+	Bucket string
+	Prefix string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// Metadata is free-form user data (a native map in DynamoDB).
+	Metadata map[string]any
+	// History is the audit trail, oldest first. Stores may bound its length
+	// (oldest entries dropped first); see Capabilities.History.
+	History []HistoryEntry
+
+	// Lease is the current lease, if any (it may have expired: see Lease.Expired).
+	Lease *Lease
+	// FencingToken is the last fencing token issued for this workset (0 if none).
+	// It only grows.
+	FencingToken int64
+	// Version counts the writes made to this record through this SDK. It starts
+	// at 1 on registration; records written by other tools may read as 0.
+	Version int64
+
+	ErrorDetails  string
+	ErrorCategory ErrorCategory
+	ClusterName   string
+	Metrics       map[string]any
+
+	// Attributes holds attributes this SDK does not model (written by other tools,
+	// such as customer_id or retry_count). Stores never drop them on update.
+	// Values are JSON-like: string, float64/int64, bool, nil, []any, map[string]any.
+	Attributes map[string]any
+}
+
+// HistoryEntry is one entry of the audit trail.
+type HistoryEntry struct {
+	State         State
+	Timestamp     time.Time
+	Reason        string
+	ErrorCategory ErrorCategory // optional
+	// Forced is set when the transition bypassed the graph (TransitionRequest.Force).
+	Forced bool
+}
+
+// Clone returns a deep copy of w (nil for nil).
+func (w *Workset) Clone() *Workset {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	c.Metadata = cloneMap(w.Metadata)
+	c.Metrics = cloneMap(w.Metrics)
+	c.Attributes = cloneMap(w.Attributes)
+	c.History = slices.Clone(w.History)
+	if w.Lease != nil {
+		l := *w.Lease
+		c.Lease = &l
+	}
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = cloneValue(v)
+	}
+	return c
+}
+
+func cloneValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return cloneMap(t)
+	case []any:
+		c := make([]any, len(t))
+		for i, e := range t {
+			c[i] = cloneValue(e)
+		}
+		return c
+	case []byte:
+		return slices.Clone(t)
+	default:
+		return v
+	}
+}
+
+// CloneMap returns a deep copy of a JSON-like map (nil for nil).
+func CloneMap(m map[string]any) map[string]any { return cloneMap(m) }
+
+// Lease is a time-bounded, exclusive claim on a workset. Token is the fencing
+// token: it grows with every acquisition of the workset, and a write made under a
+// lease whose token is no longer current fails with ErrLeaseLost.
+type Lease struct {
+	WorksetID  string
+	Owner      string
+	Token      int64
+	AcquiredAt time.Time
+	ExpiresAt  time.Time
+}
+
+// Expired reports whether another owner may take the lease over at now: that is
+// when now is at or past ExpiresAt plus the skew margin allowed for clocks that
+// disagree.
+func (l Lease) Expired(now time.Time, skew time.Duration) bool {
+	return !now.Before(l.ExpiresAt.Add(skew))
+}
+
+// RegisterRequest registers a new workset in state ready.
+type RegisterRequest struct {
+	ID       string
+	Priority Priority // empty means PriorityNormal
+	Bucket   string
+	Prefix   string
+	Metadata map[string]any
+	// Attributes are extra top-level attributes to store (e.g. customer_id).
+	// Names this SDK models are refused.
+	Attributes map[string]any
+	// Reason is the first history entry's reason; empty means "Initial registration".
+	Reason string
+}
+
+// DefaultRegisterReason is the reason the deployed system gives the first history entry.
+const DefaultRegisterReason = "Initial registration"
+
+// Normalize validates r and fills in defaults.
+func (r *RegisterRequest) Normalize() error {
+	if err := ValidateID(r.ID); err != nil {
+		return err
+	}
+	if r.Priority == "" {
+		r.Priority = PriorityNormal
+	}
+	if !r.Priority.Valid() {
+		return invalid("workset %s: unknown priority %q (valid: %s)", r.ID, r.Priority, joinStrings(allPriorities))
+	}
+	if r.Reason == "" {
+		r.Reason = DefaultRegisterReason
+	}
+	for k := range r.Attributes {
+		if IsModeledAttribute(k) {
+			return invalid("workset %s: attribute %q is managed by the SDK and cannot be set as an extra attribute", r.ID, k)
+		}
+	}
+	return nil
+}
+
+// TransitionRequest moves a workset to another state.
+type TransitionRequest struct {
+	ID     string
+	To     State
+	Reason string
+	// ExpectedState, when set, must be the current state or the call fails with
+	// ErrConflict.
+	ExpectedState State
+	// ExpectedVersion, when non-zero, must be the current version or the call
+	// fails with ErrConflict.
+	ExpectedVersion int64
+	// Lease, when set, makes the write fenced: it applies only while this lease is
+	// the workset's current lease, and fails with ErrLeaseLost otherwise. Without a
+	// lease the write fails with ErrLockHeld while another owner's lease is live.
+	Lease *Lease
+	// Force bypasses the transition graph and any live lease (for operators and
+	// migration). The history entry records it.
+	Force bool
+
+	// Optional fields set with the state. Empty values leave the stored ones alone.
+	ErrorDetails  string
+	ErrorCategory ErrorCategory
+	ClusterName   string
+	Metrics       map[string]any
+}
+
+// Normalize validates r.
+func (r *TransitionRequest) Normalize() error {
+	if err := ValidateID(r.ID); err != nil {
+		return err
+	}
+	if !r.To.Valid() {
+		return invalid("workset %s: unknown target state %q (valid: %s)", r.ID, r.To, joinStrings(allStates))
+	}
+	if r.ExpectedState != "" && !r.ExpectedState.Valid() {
+		return invalid("workset %s: unknown expected state %q", r.ID, r.ExpectedState)
+	}
+	if r.ExpectedVersion < 0 {
+		return invalid("workset %s: negative expected version %d", r.ID, r.ExpectedVersion)
+	}
+	if !r.ErrorCategory.Valid() {
+		return invalid("workset %s: unknown error category %q", r.ID, r.ErrorCategory)
+	}
+	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
+		return invalid("workset %s: lease is for workset %q owner %q", r.ID, r.Lease.WorksetID, r.Lease.Owner)
+	}
+	return nil
+}
+
+// ValidateLeaseRequest checks the arguments of AcquireLease and RenewLease.
+func ValidateLeaseRequest(id, owner string, ttl time.Duration) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	if owner == "" {
+		return invalid("workset %s: lease owner is empty", id)
+	}
+	if len(owner) > 1024 {
+		return invalid("workset %s: lease owner is %d bytes long (max 1024)", id, len(owner))
+	}
+	if ttl <= 0 {
+		return invalid("workset %s: lease duration %v is not positive", id, ttl)
+	}
+	return nil
+}
+
+// ListQuery selects worksets. Zero values mean "any".
+type ListQuery struct {
+	State    State
+	Priority Priority
+	// Limit is the page size; 0 means the store's default (100). Stores cap it at 1000.
+	Limit int
+	// Cursor continues a previous page ("" for the first page). Cursors are opaque
+	// and only valid for the same query on the same store.
+	Cursor string
+}
+
+// Normalize validates q and fills in the default page size.
+func (q *ListQuery) Normalize() error {
+	if q.State != "" && !q.State.Valid() {
+		return invalid("unknown state %q in list query (valid: %s)", q.State, joinStrings(allStates))
+	}
+	if q.Priority != "" && !q.Priority.Valid() {
+		return invalid("unknown priority %q in list query (valid: %s)", q.Priority, joinStrings(allPriorities))
+	}
+	switch {
+	case q.Limit < 0:
+		return invalid("negative list limit %d", q.Limit)
+	case q.Limit == 0:
+		q.Limit = DefaultPageSize
+	case q.Limit > MaxPageSize:
+		q.Limit = MaxPageSize
+	}
+	return nil
+}
+
+// Page sizes for List.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Page is one page of a list. Cursor is empty on the last page.
+type Page struct {
+	Worksets []*Workset
+	Cursor   string
+}
+
+// modeled are the attribute names this SDK reads and writes itself (the deployed
+// names plus the SDK's own), which Attributes may not carry.
+var modeled = map[string]bool{
+	"workset_id": true, "state": true, "priority": true, "bucket": true, "prefix": true,
+	"created_at": true, "updated_at": true, "state_history": true, "metadata": true,
+	"lock_owner": true, "lock_acquired_at": true, "lock_expires_at": true,
+	"error_details": true, "error_category": true, "cluster_name": true, "metrics": true,
+	"version": true, "lease_token": true, "lease_expires_ms": true, "last_op": true,
+}
+
+// IsModeledAttribute reports whether name is an attribute the SDK manages itself
+// (and so cannot appear in Workset.Attributes).
+func IsModeledAttribute(name string) bool { return modeled[name] }
+
+// ModeledAttributes returns the sorted names of the attributes the SDK manages.
+func ModeledAttributes() []string { return slices.Sorted(maps.Keys(modeled)) }
