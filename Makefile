@@ -1,0 +1,29 @@
+# make test   vet, staticcheck and the whole test suite with -race, against real
+#             servers (dynalite, versitygw) installed into .cache/ and started on
+#             loopback by internal/withservers, then stopped.
+# make check  the same static checks without the servers.
+
+GO          ?= go
+CACHE       := $(CURDIR)/.cache
+STATICCHECK := $(CACHE)/staticcheck@v0.8.2/staticcheck
+TESTFLAGS   ?= -race -count=1 -timeout 20m
+
+.PHONY: test check vet staticcheck fmt-check
+
+test: check
+	$(GO) run ./internal/withservers -cache $(CACHE) -- $(GO) test $(TESTFLAGS) ./...
+
+check: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(find . -name '*.go' -not -path './.cache/*' | xargs gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	GOBIN=$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2

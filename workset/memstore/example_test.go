@@ -1,0 +1,63 @@
+package memstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
+)
+
+// A monitor claims the most urgent ready workset, works on it under its lease,
+// and records the outcome.
+func Example() {
+	ctx := context.Background()
+	store, _ := memstore.New()
+	for id, p := range map[string]workset.Priority{"ws-a": workset.PriorityLow, "ws-b": workset.PriorityUrgent} {
+		if _, err := store.Register(ctx, workset.RegisterRequest{ID: id, Priority: p}); err != nil {
+			panic(err)
+		}
+	}
+	page, _ := store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 1})
+	next := page.Worksets[0]
+	lease, _ := store.AcquireLease(ctx, next.ID, "host-1-42", time.Minute)
+	store.Transition(ctx, workset.TransitionRequest{ID: next.ID, To: workset.StateInProgress, Lease: lease, Reason: "started"})
+	w, _ := store.Transition(ctx, workset.TransitionRequest{ID: next.ID, To: workset.StateComplete, Lease: lease, Reason: "done"})
+	store.ReleaseLease(ctx, *lease)
+	fmt.Println(w.ID, w.Priority, w.State, len(w.History))
+	// Output: ws-b urgent complete 3
+}
+
+// The graph refuses a move it does not allow; errors.As gives the details.
+func ExampleStore_Transition_refused() {
+	ctx := context.Background()
+	store, _ := memstore.New()
+	store.Register(ctx, workset.RegisterRequest{ID: "ws-1"})
+	_, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateComplete})
+	var te *workset.TransitionError
+	fmt.Println(errors.Is(err, workset.ErrInvalidTransition), errors.As(err, &te) && te.From == workset.StateReady)
+	// Output: true true
+}
+
+// An expired lease is taken over at once, and the old holder is fenced off.
+func ExampleStore_AcquireLease_takeover() {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	store, _ := memstore.New(func(o *memstore.Options) { o.Clock = clock })
+	store.Register(ctx, workset.RegisterRequest{ID: "ws-1"})
+
+	old, _ := store.AcquireLease(ctx, "ws-1", "monitor-a", 30*time.Second)
+	_, err := store.AcquireLease(ctx, "ws-1", "monitor-b", 30*time.Second)
+	fmt.Println(err)
+
+	clock.Advance(31 * time.Second) // monitor-a stopped renewing
+	nl, _ := store.AcquireLease(ctx, "ws-1", "monitor-b", 30*time.Second)
+	_, err = store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateInProgress, Lease: old})
+	fmt.Println(nl.Token > old.Token, errors.Is(err, workset.ErrLeaseLost))
+	// Output:
+	// workset ws-1: lock held by "monitor-a" until 2026-01-01T00:00:30Z
+	// true true
+}
