@@ -1,0 +1,319 @@
+package dynamostore
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Attribute names. The first group is the deployed schema; the second is what
+// this SDK adds, each for a reason:
+//   - version: optimistic concurrency (ExpectedVersion), bumped on every write;
+//   - lease_token: the fencing counter, only ever incremented, kept after release;
+//   - lease_expires_ms: the lease expiry as a number, so conditions compare
+//     numbers instead of timestamps of mixed string formats; present only while
+//     this SDK's lease is held (removed with the lock attributes);
+//   - last_op: the id of the last write, so a retry after an ambiguous failure
+//     can tell whether its own write applied.
+const (
+	attrID             = "workset_id"
+	attrState          = "state"
+	attrPriority       = "priority"
+	attrBucket         = "bucket"
+	attrPrefix         = "prefix"
+	attrCreatedAt      = "created_at"
+	attrUpdatedAt      = "updated_at"
+	attrHistory        = "state_history"
+	attrMetadata       = "metadata"
+	attrLockOwner      = "lock_owner"
+	attrLockAcquiredAt = "lock_acquired_at"
+	attrLockExpiresAt  = "lock_expires_at"
+	attrErrorDetails   = "error_details"
+	attrErrorCategory  = "error_category"
+	attrClusterName    = "cluster_name"
+	attrMetrics        = "metrics"
+
+	attrVersion        = "version"
+	attrLeaseToken     = "lease_token"
+	attrLeaseExpiresMs = "lease_expires_ms"
+	attrLastOp         = "last_op"
+)
+
+// DefaultLockTimeout is the deployed system's lock timeout, used to judge a
+// lock that has lock_acquired_at but no lock_expires_at.
+const DefaultLockTimeout = time.Hour
+
+// raw keeps the stored strings a pinned retry conditions on.
+type raw struct {
+	updatedAt     *string
+	lockExpiresAt *string
+	lastOp        string
+	hasVersion    bool
+}
+
+type item = map[string]types.AttributeValue
+
+// decode turns a stored item into a Workset. It reads every timestamp format
+// the deployed system wrote and keeps unknown attributes in Attributes.
+func decode(it item) (*workset.Workset, raw, error) {
+	var r raw
+	w := &workset.Workset{}
+	id, err := str(it, attrID)
+	if err != nil || id == "" {
+		return nil, r, fmt.Errorf("%w: dynamostore: item without a string workset_id", workset.ErrInvalidInput)
+	}
+	w.ID = id
+	fail := func(attr string, err error) (*workset.Workset, raw, error) {
+		return nil, r, fmt.Errorf("dynamostore: workset %s: attribute %s: %w", id, attr, err)
+	}
+	s, err := str(it, attrState)
+	if err != nil {
+		return fail(attrState, err)
+	}
+	if w.State, err = workset.ParseState(s); err != nil {
+		return fail(attrState, err)
+	}
+	w.Priority = workset.PriorityNormal
+	if p, _ := str(it, attrPriority); p != "" {
+		if w.Priority, err = workset.ParsePriority(p); err != nil {
+			return fail(attrPriority, err)
+		}
+	}
+	w.Bucket, _ = str(it, attrBucket)
+	w.Prefix, _ = str(it, attrPrefix)
+	w.ErrorDetails, _ = str(it, attrErrorDetails)
+	w.ClusterName, _ = str(it, attrClusterName)
+	if c, _ := str(it, attrErrorCategory); c != "" {
+		w.ErrorCategory = workset.ErrorCategory(c)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{attrCreatedAt, &w.CreatedAt}, {attrUpdatedAt, &w.UpdatedAt}} {
+		if v, ok := it[f.name].(*types.AttributeValueMemberS); ok {
+			if *f.dst, err = workset.ParseTime(v.Value); err != nil {
+				return fail(f.name, err)
+			}
+			if f.name == attrUpdatedAt {
+				r.updatedAt = &v.Value
+			}
+		}
+	}
+	if v, ok := it[attrMetadata]; ok {
+		if err := unmarshalMap(v, &w.Metadata); err != nil {
+			return fail(attrMetadata, err)
+		}
+	}
+	if v, ok := it[attrMetrics]; ok {
+		if err := unmarshalMap(v, &w.Metrics); err != nil {
+			return fail(attrMetrics, err)
+		}
+	}
+	if v, ok := it[attrHistory]; ok {
+		if w.History, err = decodeHistory(v); err != nil {
+			return fail(attrHistory, err)
+		}
+	}
+	if w.Version, r.hasVersion, err = num(it, attrVersion); err != nil {
+		return fail(attrVersion, err)
+	}
+	if w.FencingToken, _, err = num(it, attrLeaseToken); err != nil {
+		return fail(attrLeaseToken, err)
+	}
+	r.lastOp, _ = str(it, attrLastOp)
+	if owner, _ := str(it, attrLockOwner); owner != "" {
+		l := &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken}
+		if v, ok := it[attrLockAcquiredAt].(*types.AttributeValueMemberS); ok {
+			if l.AcquiredAt, err = workset.ParseTime(v.Value); err != nil {
+				return fail(attrLockAcquiredAt, err)
+			}
+		}
+		if v, ok := it[attrLockExpiresAt].(*types.AttributeValueMemberS); ok {
+			r.lockExpiresAt = &v.Value
+			if l.ExpiresAt, err = workset.ParseTime(v.Value); err != nil {
+				return fail(attrLockExpiresAt, err)
+			}
+		} else if !l.AcquiredAt.IsZero() {
+			l.ExpiresAt = l.AcquiredAt.Add(DefaultLockTimeout)
+		}
+		if _, ours, _ := num(it, attrLeaseExpiresMs); !ours {
+			l.Token = 0 // a lock written by another tool carries no fencing token
+		}
+		w.Lease = l
+	}
+	for k, v := range it {
+		if workset.IsModeledAttribute(k) {
+			continue
+		}
+		var x any
+		if err := attributevalue.Unmarshal(v, &x); err != nil {
+			return fail(k, err)
+		}
+		if w.Attributes == nil {
+			w.Attributes = make(map[string]any)
+		}
+		w.Attributes[k] = x
+	}
+	return w, r, nil
+}
+
+func decodeHistory(v types.AttributeValue) ([]workset.HistoryEntry, error) {
+	l, ok := v.(*types.AttributeValueMemberL)
+	if !ok {
+		if _, null := v.(*types.AttributeValueMemberNULL); null {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: not a list", workset.ErrInvalidInput)
+	}
+	out := make([]workset.HistoryEntry, 0, len(l.Value))
+	for i, e := range l.Value {
+		m, ok := e.(*types.AttributeValueMemberM)
+		if !ok {
+			return nil, fmt.Errorf("%w: entry %d is not a map", workset.ErrInvalidInput, i)
+		}
+		var h workset.HistoryEntry
+		s, _ := str(m.Value, "state")
+		st, err := workset.ParseState(s)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		h.State = st
+		if ts, _ := str(m.Value, "timestamp"); ts != "" {
+			if h.Timestamp, err = workset.ParseTime(ts); err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+		}
+		h.Reason, _ = str(m.Value, "reason")
+		if c, _ := str(m.Value, "error_category"); c != "" {
+			h.ErrorCategory = workset.ErrorCategory(c)
+		}
+		if b, ok := m.Value["forced"].(*types.AttributeValueMemberBOOL); ok {
+			h.Forced = b.Value
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// historyValue encodes entries the way the deployed system does: a list of
+// maps {state, timestamp, reason}, plus error_category and forced when set.
+func historyValue(entries []workset.HistoryEntry) *types.AttributeValueMemberL {
+	l := &types.AttributeValueMemberL{Value: make([]types.AttributeValue, len(entries))}
+	for i, h := range entries {
+		m := item{
+			"state":     &types.AttributeValueMemberS{Value: string(h.State)},
+			"timestamp": &types.AttributeValueMemberS{Value: workset.FormatTime(h.Timestamp)},
+			"reason":    &types.AttributeValueMemberS{Value: h.Reason},
+		}
+		if h.ErrorCategory != "" {
+			m["error_category"] = &types.AttributeValueMemberS{Value: string(h.ErrorCategory)}
+		}
+		if h.Forced {
+			m["forced"] = &types.AttributeValueMemberBOOL{Value: true}
+		}
+		l.Value[i] = &types.AttributeValueMemberM{Value: m}
+	}
+	return l
+}
+
+func str(it item, name string) (string, error) {
+	switch v := it[name].(type) {
+	case nil, *types.AttributeValueMemberNULL:
+		return "", nil
+	case *types.AttributeValueMemberS:
+		return v.Value, nil
+	default:
+		return "", fmt.Errorf("%w: %s is not a string", workset.ErrInvalidInput, name)
+	}
+}
+
+func num(it item, name string) (int64, bool, error) {
+	switch v := it[name].(type) {
+	case nil, *types.AttributeValueMemberNULL:
+		return 0, false, nil
+	case *types.AttributeValueMemberN:
+		n, err := strconv.ParseInt(v.Value, 10, 64)
+		if err != nil {
+			f, ferr := strconv.ParseFloat(v.Value, 64)
+			if ferr != nil {
+				return 0, false, fmt.Errorf("%w: %s=%q is not a number", workset.ErrInvalidInput, name, v.Value)
+			}
+			n = int64(f)
+		}
+		return n, true, nil
+	default:
+		return 0, false, fmt.Errorf("%w: %s is not a number", workset.ErrInvalidInput, name)
+	}
+}
+
+func unmarshalMap(v types.AttributeValue, dst *map[string]any) error {
+	if _, null := v.(*types.AttributeValueMemberNULL); null {
+		return nil
+	}
+	if _, ok := v.(*types.AttributeValueMemberM); !ok {
+		return fmt.Errorf("%w: not a map", workset.ErrInvalidInput)
+	}
+	return attributevalue.Unmarshal(v, dst)
+}
+
+func marshal(v any) (types.AttributeValue, error) {
+	return attributevalue.MarshalWithOptions(v, func(o *attributevalue.EncoderOptions) { o.NullEmptySets = true })
+}
+
+func sv(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
+
+func nv(n int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// encode builds the full item for a new record (Register and Import of an
+// absent record).
+func encode(w *workset.Workset, op string) (item, error) {
+	it := item{
+		attrID:        sv(w.ID),
+		attrState:     sv(string(w.State)),
+		attrPriority:  sv(string(w.Priority)),
+		attrBucket:    sv(w.Bucket),
+		attrPrefix:    sv(w.Prefix),
+		attrCreatedAt: sv(workset.FormatTime(w.CreatedAt)),
+		attrUpdatedAt: sv(workset.FormatTime(w.UpdatedAt)),
+		attrHistory:   historyValue(w.History),
+		attrVersion:   nv(w.Version),
+		attrLastOp:    sv(op),
+	}
+	if err := encodeOptional(it, w); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// encodeOptional adds the optional fields of w that are set.
+func encodeOptional(it item, w *workset.Workset) error {
+	for name, s := range map[string]string{attrErrorDetails: w.ErrorDetails, attrClusterName: w.ClusterName, attrErrorCategory: string(w.ErrorCategory)} {
+		if s != "" {
+			it[name] = sv(s)
+		}
+	}
+	for name, m := range map[string]map[string]any{attrMetadata: w.Metadata, attrMetrics: w.Metrics} {
+		if m != nil {
+			v, err := marshal(m)
+			if err != nil {
+				return fmt.Errorf("%w: workset %s: %s: %v", workset.ErrInvalidInput, w.ID, name, err)
+			}
+			it[name] = v
+		}
+	}
+	for k, x := range w.Attributes {
+		v, err := marshal(x)
+		if err != nil {
+			return fmt.Errorf("%w: workset %s: attribute %s: %v", workset.ErrInvalidInput, w.ID, k, err)
+		}
+		it[k] = v
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package dynamostore
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// setExpiry sets both spellings of the lease expiry: lock_expires_at for the
+// deployed readers, lease_expires_ms for this SDK's conditions.
+func setExpiry(upd expression.UpdateBuilder, exp time.Time) expression.UpdateBuilder {
+	return upd.
+		Set(expression.Name(attrLockExpiresAt), expression.Value(workset.FormatTime(exp))).
+		Set(expression.Name(attrLeaseExpiresMs), expression.Value(exp.UnixMilli()))
+}
+
+// AcquireLease implements workset.StateStore. A free workset, or one whose lease
+// (written by this SDK) expired, costs one UpdateItem: the free-or-expired test
+// is inside the condition and the new token comes back in the same response.
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	op := newOpID()
+	exp := now.Add(ttl)
+	fresh := stamp(setExpiry(expression.
+		Set(expression.Name(attrLockOwner), expression.Value(owner)).
+		Set(expression.Name(attrLockAcquiredAt), expression.Value(workset.FormatTime(now))).
+		Set(expression.Name(attrLeaseToken), expression.Plus(expression.IfNotExists(expression.Name(attrLeaseToken), expression.Value(0)), expression.Value(1))),
+		exp), now, op)
+	extend := stamp(setExpiry(expression.UpdateBuilder{}, exp), now, op)
+	leasable := workset.LeasableStates()
+	cond := and(exists(), expression.Or(
+		and(expression.AttributeNotExists(expression.Name(attrLockOwner)),
+			expression.Name(attrState).In(expression.Value(string(leasable[0])), expression.Value(string(leasable[1])))),
+		expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())),
+	))
+	w, err := s.write(ctx, id, op, fresh, cond, func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+		d, err := workset.CheckAcquire(cur, owner, now, s.opts.SkewMargin)
+		if d == workset.AcquireExtend {
+			return extend, err
+		}
+		return fresh, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.opts.Logger.DebugContext(ctx, "lease acquired", "workset", id, "owner", owner, "token", w.Lease.Token)
+	return w.Lease, nil
+}
+
+// RenewLease implements workset.StateStore (one UpdateItem).
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	op := newOpID()
+	exp := now.Add(ttl)
+	var upd expression.UpdateBuilder
+	if lease.Token == 0 { // a lock of another tool: keep it in its own shape
+		upd = expression.Set(expression.Name(attrLockExpiresAt), expression.Value(workset.FormatTime(exp)))
+	} else {
+		upd = setExpiry(upd, exp)
+	}
+	upd = stamp(upd, now, op)
+	w, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+		return upd, workset.CheckLeaseCurrent(cur, lease)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w.Lease, nil
+}
+
+// ReleaseLease implements workset.StateStore (one UpdateItem). The fencing
+// counter stays, so the next lease gets a larger token.
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
+		return err
+	}
+	now := s.now()
+	op := newOpID()
+	upd := stamp(expression.
+		Remove(expression.Name(attrLockOwner)).
+		Remove(expression.Name(attrLockAcquiredAt)).
+		Remove(expression.Name(attrLockExpiresAt)).
+		Remove(expression.Name(attrLeaseExpiresMs)), now, op)
+	_, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+		return upd, workset.CheckLeaseCurrent(cur, lease)
+	})
+	if err == nil {
+		s.opts.Logger.DebugContext(ctx, "lease released", "workset", lease.WorksetID, "owner", lease.Owner)
+	}
+	return err
+}

@@ -1,0 +1,456 @@
+// Package dynamostore is the DynamoDB workset.StateStore, item-compatible with
+// the deployed daylily-worksets table: Python and Go monitors can share a table.
+//
+// # Round trips per operation
+//
+//	Register                         1 PutItem
+//	Get                              1 GetItem
+//	Transition                       1 UpdateItem (+1 UpdateItem when the history passes its bound)
+//	AcquireLease (free, or expired
+//	  lease written by this SDK)     1 UpdateItem
+//	AcquireLease (holder extends, or
+//	  stale lock of another tool)    3 (UpdateItem refused, GetItem, pinned UpdateItem)
+//	RenewLease, ReleaseLease         1 UpdateItem
+//	List (one page)                  1 Query or Scan per call (+1 per priority crossed)
+//	GetMany                          1 BatchGetItem per 100 IDs
+//	any refused write                +1 GetItem, to report the exact reason
+//
+// Every check (the transition graph, expected state and version, the lease's
+// fencing token, a live lease held by someone else) is inside the write's
+// condition; a refused write is then read once to say which check failed.
+//
+// # Retries
+//
+// The AWS SDK retries throttling and 5xx responses. Every write carries a fresh
+// operation id in last_op, so when a retried write is refused because its first
+// attempt already applied, the store reads the item, sees its own id, and reports
+// success instead of a failure (and never applies the write twice).
+package dynamostore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Client is the subset of *dynamodb.Client the store calls.
+type Client interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+var _ Client = (*dynamodb.Client)(nil)
+
+// DefaultTable is the deployed table name.
+const DefaultTable = "daylily-worksets"
+
+// The deployed indexes.
+const (
+	StatePriorityIndex = "state-priority-index"
+	CreatedAtIndex     = "created-at-index"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Clock tells the time (default workset.SystemClock).
+	Clock workset.Clock
+	// Logger receives debug logs (default: discarded).
+	Logger *slog.Logger
+	// SkewMargin is how long past its expiry a lease is still respected, to allow
+	// for monitors whose clocks disagree (default 1s).
+	SkewMargin time.Duration
+	// HistoryLimit bounds state_history: when it passes HistoryLimit plus a
+	// tenth, the oldest entries are trimmed back to HistoryLimit (default 100;
+	// a hundred entries are about 10 KB, far from the 400 KB item limit).
+	HistoryLimit int
+	// ConsistentReads makes Get, GetMany, Scan-based lists and the read after a
+	// refused write strongly consistent (default true). Index queries are always
+	// eventually consistent (a DynamoDB rule).
+	ConsistentReads bool
+	// MaxPinnedRetries bounds how often a write is retried when the record moved
+	// between the refused write and the read that explained it (default 5).
+	MaxPinnedRetries int
+}
+
+// Store is the DynamoDB StateStore.
+type Store struct {
+	client Client
+	table  string
+	opts   Options
+}
+
+var (
+	_ workset.StateStore  = (*Store)(nil)
+	_ workset.Importer    = (*Store)(nil)
+	_ workset.Deleter     = (*Store)(nil)
+	_ workset.BatchGetter = (*Store)(nil)
+)
+
+// New returns a store over table. It makes no request; see CreateTable.
+func New(client Client, table string, optFns ...func(*Options)) (*Store, error) {
+	o := Options{Clock: workset.SystemClock, SkewMargin: time.Second, HistoryLimit: 100, ConsistentReads: true, MaxPinnedRetries: 5}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: dynamostore: nil client", workset.ErrInvalidInput)
+	case table == "":
+		return nil, fmt.Errorf("%w: dynamostore: empty table name", workset.ErrInvalidInput)
+	case o.Clock == nil:
+		return nil, fmt.Errorf("%w: dynamostore: nil Clock", workset.ErrInvalidInput)
+	case o.SkewMargin < 0:
+		return nil, fmt.Errorf("%w: dynamostore: negative SkewMargin %v", workset.ErrInvalidInput, o.SkewMargin)
+	case o.HistoryLimit < 1:
+		return nil, fmt.Errorf("%w: dynamostore: HistoryLimit %d must be at least 1", workset.ErrInvalidInput, o.HistoryLimit)
+	case o.MaxPinnedRetries < 1:
+		return nil, fmt.Errorf("%w: dynamostore: MaxPinnedRetries %d must be at least 1", workset.ErrInvalidInput, o.MaxPinnedRetries)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{client: client, table: table, opts: o}, nil
+}
+
+// Table returns the table name.
+func (s *Store) Table() string { return s.table }
+
+// Capabilities: everything, durably.
+func (s *Store) Capabilities() workset.Capabilities {
+	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
+		Versioning: true, Timestamps: true, Location: true, Durable: true}
+}
+
+func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+
+func newOpID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func key(id string) item { return item{attrID: sv(id)} }
+
+// interpret translates an SDK error into the package's errors, keeping the SDK
+// error reachable. Conditional check failures are handled by the callers.
+func interpret(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var rnf *types.ResourceNotFoundException
+	var cond *types.ConditionalCheckFailedException
+	var ve interface{ ErrorCode() string }
+	switch {
+	case errors.As(err, &cond):
+		return &workset.ConflictError{ID: id, Reason: op + ": condition not met", Err: err}
+	case errors.As(err, &rnf):
+		return fmt.Errorf("dynamostore: %s %s: table or index missing (create it with CreateTable): %w", op, id, err)
+	case errors.As(err, &ve) && ve.ErrorCode() == "ValidationException":
+		return fmt.Errorf("%w: dynamostore: %s %s: %w", workset.ErrInvalidInput, op, id, err)
+	default:
+		return fmt.Errorf("dynamostore: %s %s: %w", op, id, err)
+	}
+}
+
+func isCondFailed(err error) bool {
+	var cond *types.ConditionalCheckFailedException
+	return errors.As(err, &cond)
+}
+
+// read fetches and decodes one item; ok is false when it does not exist.
+func (s *Store) read(ctx context.Context, id string) (*workset.Workset, raw, bool, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(id), ConsistentRead: aws.Bool(s.opts.ConsistentReads),
+	})
+	if err != nil {
+		return nil, raw{}, false, interpret("GetItem", id, err)
+	}
+	if out.Item == nil {
+		return nil, raw{}, false, nil
+	}
+	w, r, err := decode(out.Item)
+	if err != nil {
+		return nil, raw{}, false, err
+	}
+	return w, r, true, nil
+}
+
+func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+
+// Get implements workset.StateStore.
+func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+	if err := workset.ValidateID(id); err != nil {
+		return nil, err
+	}
+	w, _, ok, err := s.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound(id)
+	}
+	return w, nil
+}
+
+// Register implements workset.StateStore.
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	w := workset.NewWorkset(req, s.now())
+	op := newOpID()
+	it, err := encode(w, op)
+	if err != nil {
+		return nil, err
+	}
+	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(attrID))).Build()
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: it, ConditionExpression: cond.Condition(),
+		ExpressionAttributeNames: cond.Names(),
+	})
+	if isCondFailed(err) {
+		cur, r, ok, rerr := s.read(ctx, req.ID)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if ok && r.lastOp == op { // our own earlier attempt applied
+			return cur, nil
+		}
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+	}
+	if err != nil {
+		return nil, interpret("PutItem", req.ID, err)
+	}
+	s.opts.Logger.DebugContext(ctx, "registered", "workset", w.ID, "priority", w.Priority)
+	return w, nil
+}
+
+// update runs one conditional UpdateItem returning the new item. ok is false
+// when the condition was not met.
+func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*workset.Workset, bool, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, false, fmt.Errorf("dynamostore: building update for %s: %w", id, err)
+	}
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if isCondFailed(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, interpret("UpdateItem", id, err)
+	}
+	w, _, err := decode(out.Attributes)
+	if err != nil {
+		return nil, false, err
+	}
+	return w, true, nil
+}
+
+// write runs a conditional update. When the condition is refused it reads the
+// record once: if its own earlier attempt applied (last_op is op) that is a
+// success; otherwise judge says why the write is not allowed, or, when it is
+// allowed on what was read (the record moved, or holds a lock of another tool
+// whose expiry only a parse can judge), which update to retry pinned to exactly
+// that record.
+func (s *Store) write(ctx context.Context, id, op string, upd expression.UpdateBuilder, cond expression.ConditionBuilder,
+	judge func(cur *workset.Workset) (expression.UpdateBuilder, error)) (*workset.Workset, error) {
+	for attempt := 0; ; attempt++ {
+		w, ok, err := s.update(ctx, id, upd, cond)
+		if err != nil || ok {
+			return w, err
+		}
+		cur, r, found, err := s.read(ctx, id)
+		switch {
+		case err != nil:
+			return nil, err
+		case !found:
+			return nil, notFound(id)
+		case r.lastOp == op:
+			return cur, nil
+		}
+		if upd, err = judge(cur); err != nil {
+			return nil, err
+		}
+		if attempt >= s.opts.MaxPinnedRetries {
+			return nil, &workset.ConflictError{ID: id, Reason: fmt.Sprintf("record kept changing; gave up after %d attempts", attempt+1)}
+		}
+		cond = pinned(cur, r)
+	}
+}
+
+// stamp adds what every write sets: version+1, updated_at and last_op.
+func stamp(upd expression.UpdateBuilder, now time.Time, op string) expression.UpdateBuilder {
+	return upd.
+		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1))).
+		Set(expression.Name(attrUpdatedAt), expression.Value(workset.FormatTime(now))).
+		Set(expression.Name(attrLastOp), expression.Value(op))
+}
+
+func and(first expression.ConditionBuilder, rest ...expression.ConditionBuilder) expression.ConditionBuilder {
+	if len(rest) == 0 {
+		return first
+	}
+	return expression.And(first, rest[0], rest[1:]...)
+}
+
+func exists() expression.ConditionBuilder { return expression.AttributeExists(expression.Name(attrID)) }
+
+// pinned is a condition that holds only while the record is exactly as read:
+// same state, version, updated_at and lock. Writes that were refused and then
+// judged allowed on a fresh read are retried under it.
+func pinned(w *workset.Workset, r raw) expression.ConditionBuilder {
+	c := []expression.ConditionBuilder{expression.Name(attrState).Equal(expression.Value(string(w.State)))}
+	if r.hasVersion {
+		c = append(c, expression.Name(attrVersion).Equal(expression.Value(w.Version)))
+	} else {
+		c = append(c, expression.AttributeNotExists(expression.Name(attrVersion)))
+	}
+	if r.updatedAt != nil {
+		c = append(c, expression.Name(attrUpdatedAt).Equal(expression.Value(*r.updatedAt)))
+	}
+	if w.Lease == nil {
+		c = append(c, expression.AttributeNotExists(expression.Name(attrLockOwner)))
+	} else {
+		c = append(c, expression.Name(attrLockOwner).Equal(expression.Value(w.Lease.Owner)))
+		if r.lockExpiresAt != nil {
+			c = append(c, expression.Name(attrLockExpiresAt).Equal(expression.Value(*r.lockExpiresAt)))
+		}
+	}
+	return and(exists(), c...)
+}
+
+// leaseFree holds when no live lease of this SDK is held, judged numerically.
+// A lock written by another tool (no lease_expires_ms) never counts as free
+// here; the slow path parses its timestamps.
+func (s *Store) leaseFree(now time.Time) expression.ConditionBuilder {
+	return expression.Or(
+		expression.AttributeNotExists(expression.Name(attrLockOwner)),
+		expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())),
+	)
+}
+
+func fenced(l *workset.Lease) expression.ConditionBuilder {
+	return and(expression.Name(attrLockOwner).Equal(expression.Value(l.Owner)), tokenIs(l.Token))
+}
+
+func tokenIs(tok int64) expression.ConditionBuilder {
+	if tok == 0 {
+		return expression.AttributeNotExists(expression.Name(attrLeaseExpiresMs))
+	}
+	return expression.Name(attrLeaseToken).Equal(expression.Value(tok))
+}
+
+// Transition implements workset.StateStore.
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	op := newOpID()
+	upd, err := transitionUpdate(req, now, op)
+	if err != nil {
+		return nil, err
+	}
+	c := []expression.ConditionBuilder{}
+	if !req.Force {
+		from := workset.AllowedFrom(req.To)
+		ops := make([]expression.OperandBuilder, len(from))
+		for i, st := range from {
+			ops[i] = expression.Value(string(st))
+		}
+		if len(ops) == 1 {
+			c = append(c, expression.Name(attrState).Equal(ops[0]))
+		} else {
+			c = append(c, expression.Name(attrState).In(ops[0], ops[1:]...))
+		}
+	}
+	if req.ExpectedState != "" {
+		c = append(c, expression.Name(attrState).Equal(expression.Value(string(req.ExpectedState))))
+	}
+	if req.ExpectedVersion != 0 {
+		c = append(c, expression.Name(attrVersion).Equal(expression.Value(req.ExpectedVersion)))
+	}
+	switch {
+	case req.Lease != nil:
+		c = append(c, fenced(req.Lease))
+	case !req.Force:
+		c = append(c, s.leaseFree(now))
+	}
+	w, err := s.write(ctx, req.ID, op, upd, and(exists(), c...), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+		return upd, workset.CheckTransition(cur, req, now, s.opts.SkewMargin)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.trimHistory(ctx, w)
+	s.opts.Logger.DebugContext(ctx, "transition", "workset", w.ID, "to", w.State, "forced", req.Force, "version", w.Version)
+	return w, nil
+}
+
+func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (expression.UpdateBuilder, error) {
+	entry := historyValue([]workset.HistoryEntry{workset.HistoryEntryFor(req, now)})
+	upd := stamp(expression.Set(expression.Name(attrState), expression.Value(string(req.To))), now, op).
+		Set(expression.Name(attrHistory), expression.ListAppend(
+			expression.IfNotExists(expression.Name(attrHistory), expression.Value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})),
+			expression.Value(entry)))
+	for name, v := range map[string]string{attrErrorDetails: req.ErrorDetails, attrErrorCategory: string(req.ErrorCategory), attrClusterName: req.ClusterName} {
+		if v != "" {
+			upd = upd.Set(expression.Name(name), expression.Value(v))
+		}
+	}
+	if req.Metrics != nil {
+		m, err := marshal(req.Metrics)
+		if err != nil {
+			return upd, fmt.Errorf("%w: workset %s: metrics: %v", workset.ErrInvalidInput, req.ID, err)
+		}
+		upd = upd.Set(expression.Name(attrMetrics), expression.Value(m))
+	}
+	return upd, nil
+}
+
+// trimHistory drops the oldest history entries once the history has grown a
+// tenth past HistoryLimit. It is best effort: conditioned on the version just
+// written, so it never races another write; a skipped trim happens next time.
+func (s *Store) trimHistory(ctx context.Context, w *workset.Workset) {
+	limit := s.opts.HistoryLimit
+	if len(w.History) <= limit+limit/10 {
+		return
+	}
+	drop := len(w.History) - limit
+	upd := expression.Remove(expression.Name(fmt.Sprintf("%s[%d]", attrHistory, 0)))
+	for i := 1; i < drop; i++ {
+		upd = upd.Remove(expression.Name(fmt.Sprintf("%s[%d]", attrHistory, i)))
+	}
+	trimmed, ok, err := s.update(ctx, w.ID, upd, and(exists(), expression.Name(attrVersion).Equal(expression.Value(w.Version))))
+	if err != nil || !ok {
+		s.opts.Logger.DebugContext(ctx, "history trim skipped", "workset", w.ID, "err", err)
+		return
+	}
+	w.History = trimmed.History
+}
