@@ -1,6 +1,6 @@
 module github.com/daylily-informatics/worksetstate
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
@@ -27,4 +27,5 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/aws/smithy-go v1.28.9 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 )

@@ -116,6 +116,25 @@ type BatchGetter interface {
 	GetMany(ctx context.Context, ids []string) (map[string]*Workset, error)
 }
 
+// Scanner is implemented by stores that can visit every workset matching q in
+// one streaming pass, cheaper than following List pages (the sentinel store
+// lists the whole bucket prefix once). q.Cursor and q.Limit are ignored.
+type Scanner interface {
+	Scan(ctx context.Context, q ListQuery) iter.Seq2[*Workset, error]
+}
+
+// Scan visits every workset matching q: in one pass when s is a Scanner,
+// following List pages (of q.Limit, default the maximum) otherwise.
+func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {
+	if sc, ok := s.(Scanner); ok {
+		return sc.Scan(ctx, q)
+	}
+	if q.Limit == 0 {
+		q.Limit = MaxPageSize
+	}
+	return All(ctx, s, q)
+}
+
 // All returns every workset matching q, following cursors to the end. Iteration
 // stops at the first error, which is yielded with a nil workset.
 func All(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {

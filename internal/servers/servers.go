@@ -31,6 +31,9 @@ const (
 	S3SecretKey = "worksetstate-test-secret"
 )
 
+// S3Region is the region the S3 server signs for (the CLI's default region).
+const S3Region = "us-west-2"
+
 // Env names the tests read.
 const (
 	EnvDynamoDBEndpoint = "WORKSET_TEST_DYNAMODB_ENDPOINT"
@@ -163,7 +166,7 @@ func Start(ctx context.Context, cacheDir string) (*Servers, error) {
 		return nil, err
 	}
 	if err := s.spawn("versitygw", versitygw, "--access", S3AccessKey, "--secret", S3SecretKey,
-		"--port", fmt.Sprintf("127.0.0.1:%d", sport), "--keep-alive", "--quiet", "posix", data); err != nil {
+		"--port", fmt.Sprintf("127.0.0.1:%d", sport), "--region", S3Region, "--keep-alive", "--quiet", "posix", data); err != nil {
 		s.Stop()
 		return nil, err
 	}

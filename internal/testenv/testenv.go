@@ -21,7 +21,7 @@ import (
 )
 
 // Region is the region the test clients use (any value works on loopback).
-const Region = "us-west-2"
+const Region = servers.S3Region
 
 func endpoint(t testing.TB, name string) string {
 	t.Helper()

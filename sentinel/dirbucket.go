@@ -1,0 +1,273 @@
+package sentinel
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// DirBucket is a Bucket over a local directory: keys are slash-separated paths
+// below it. It serves the embedded default (no servers) and sentinel trees on
+// shared filesystems.
+//
+// Create is atomic across processes (the body is written to a temporary file
+// and hard-linked into place, which fails if the key exists). Replace and
+// conditional Delete compare the ETag and swap under a lock that is exclusive
+// within the process (striped by key); across processes on one machine they are
+// atomic only against Create, not against each other. ETags are the quoted
+// MD5 of the content, as S3 computes them for simple uploads.
+type DirBucket struct {
+	root  string
+	locks [64]sync.Mutex
+}
+
+var _ Bucket = (*DirBucket)(nil)
+
+// NewDirBucket returns a Bucket over dir, creating it if needed.
+func NewDirBucket(dir string) (*DirBucket, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("sentinel: creating bucket directory: %w", err)
+	}
+	return &DirBucket{root: abs}, nil
+}
+
+// Name returns the directory path.
+func (b *DirBucket) Name() string { return b.root }
+
+func etagOf(body []byte) string {
+	sum := md5.Sum(body)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
+// path maps a key to a file path, refusing keys that would leave the root.
+func (b *DirBucket) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || slices.Contains(strings.Split(key, "/"), "..") || strings.Contains(key, "\x00") {
+		return "", fmt.Errorf("sentinel: invalid key %q for a directory bucket", key)
+	}
+	return filepath.Join(b.root, filepath.FromSlash(key)), nil
+}
+
+func (b *DirBucket) lock(key string) *sync.Mutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &b.locks[h%uint32(len(b.locks))]
+}
+
+// List implements Bucket. It walks the tree in key order.
+func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error) {
+	max := in.MaxKeys
+	if max <= 0 || max > 1000 {
+		max = 1000
+	}
+	after := in.StartAfter
+	if in.ContinuationToken != "" {
+		after = in.ContinuationToken
+	}
+	// Walk from the deepest directory that contains the whole prefix.
+	dir := in.Prefix
+	if i := strings.LastIndex(dir, "/"); i >= 0 {
+		dir = dir[:i]
+	} else {
+		dir = ""
+	}
+	start := filepath.Join(b.root, filepath.FromSlash(dir))
+	out := &ListOutput{}
+	var keys []Object
+	seenPrefix := map[string]bool{}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rel, _ := filepath.Rel(b.root, p)
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if p == start || strings.HasPrefix(key+"/", in.Prefix) || strings.HasPrefix(in.Prefix, key+"/") {
+				return nil
+			}
+			return fs.SkipDir
+		}
+		if strings.HasPrefix(d.Name(), ".tmp-") || !strings.HasPrefix(key, in.Prefix) {
+			return nil
+		}
+		if in.Delimiter != "" {
+			if i := strings.Index(key[len(in.Prefix):], in.Delimiter); i >= 0 {
+				cp := key[:len(in.Prefix)+i+len(in.Delimiter)]
+				if cp > after && !seenPrefix[cp] {
+					seenPrefix[cp] = true
+					keys = append(keys, Object{Key: cp, Size: -1})
+				}
+				return nil
+			}
+		}
+		if key <= after {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // removed while walking
+		}
+		keys = append(keys, Object{Key: key, Size: info.Size(), LastModified: info.ModTime().UTC()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sentinel: listing %s in %s: %w", in.Prefix, b.root, err)
+	}
+	slices.SortFunc(keys, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	if len(keys) > max {
+		keys = keys[:max]
+		out.NextContinuationToken = keys[max-1].Key
+	}
+	for _, o := range keys {
+		if o.Size == -1 {
+			out.CommonPrefixes = append(out.CommonPrefixes, o.Key)
+			continue
+		}
+		body, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(o.Key)))
+		if err != nil {
+			continue // removed while listing
+		}
+		o.ETag = etagOf(body)
+		out.Objects = append(out.Objects, o)
+	}
+	return out, nil
+}
+
+// Get implements Bucket.
+func (b *DirBucket) Get(ctx context.Context, key string) ([]byte, string, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return nil, "", err
+	}
+	body, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return body, etagOf(body), nil
+}
+
+// writeTemp writes body to a temporary file beside p.
+func writeTemp(p string, body []byte) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// Create implements Bucket: write a temporary file, then link it into place.
+func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := writeTemp(p, body)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("%w: %s exists", ErrPreconditionFailed, key)
+		}
+		return "", err
+	}
+	return etagOf(body), nil
+}
+
+// Replace implements Bucket: compare the ETag, then rename a new file over it.
+func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatch string) (string, error) {
+	p, err := b.path(key)
+	if err != nil {
+		return "", err
+	}
+	mu := b.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	cur, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+	}
+	if err != nil {
+		return "", err
+	}
+	if etagOf(cur) != ifMatch {
+		return "", fmt.Errorf("%w: %s has changed", ErrPreconditionFailed, key)
+	}
+	tmp, err := writeTemp(p, body)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return etagOf(body), nil
+}
+
+// Delete implements Bucket.
+func (b *DirBucket) Delete(ctx context.Context, key string, ifMatch string) error {
+	p, err := b.path(key)
+	if err != nil {
+		return err
+	}
+	mu := b.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	if ifMatch != "" {
+		cur, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if etagOf(cur) != ifMatch {
+			return fmt.Errorf("%w: %s has changed", ErrPreconditionFailed, key)
+		}
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Remove directories left empty, up to the root, as S3 has none.
+	for dir := filepath.Dir(p); dir != b.root && strings.HasPrefix(dir, b.root); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// AcquireLease implements workset.StateStore: the lock object is created with
+// If-None-Match: * (free), or replaced with If-Match on the ETag read (an
+// expired lease taken over, or the holder extending its own).
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
+		return nil, err
+	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return nil, err
+	}
+	snap, v, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !v.exists {
+		return nil, notFound(id)
+	}
+	now := s.now()
+	decision, err := workset.CheckAcquire(v.w, owner, now, s.opts.SkewMargin)
+	if err != nil {
+		return nil, err
+	}
+	b := Body{At: now, Owner: owner, AcquiredAt: now, ExpiresAt: now.Add(ttl), Token: max(now.UnixMicro(), v.w.FencingToken+1)}
+	if snap.lock != nil && !snap.lock.Legacy {
+		b.Locked = snap.lock.Locked || snap.lock.Owner == ""
+	}
+	switch decision {
+	case workset.AcquireExtend:
+		b.Token, b.AcquiredAt = v.w.Lease.Token, v.w.Lease.AcquiredAt
+		fallthrough
+	case workset.AcquireTakeover:
+		_, err = s.swap(ctx, id, workset.StateLocked, b, snap.sentinels[workset.StateLocked].ETag)
+	default:
+		data, nonce := b.encode()
+		key := s.key(id, workset.StateLocked)
+		if _, err = s.bucket.Create(ctx, key, data); err != nil && errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce) {
+			err = nil
+		}
+	}
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound) {
+		return nil, s.heldBy(ctx, id, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.opts.Logger.DebugContext(ctx, "lease acquired", "workset", id, "owner", owner, "token", b.Token)
+	return b.lease(id), nil
+}
+
+// heldBy reports who won a race for the lock object.
+func (s *Store) heldBy(ctx context.Context, id string, cause error) error {
+	data, _, err := s.bucket.Get(ctx, s.key(id, workset.StateLocked))
+	if err == nil {
+		b := ParseBody(data)
+		if l := b.lease(id); l != nil {
+			return &workset.LockHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
+		}
+	}
+	return &workset.ConflictError{ID: id, Reason: "lock object changed concurrently", Err: cause}
+}
+
+// current reads the lock object and checks that it records lease.
+func (s *Store) current(ctx context.Context, lease workset.Lease) (Body, string, error) {
+	data, etag, err := s.bucket.Get(ctx, s.key(lease.WorksetID, workset.StateLocked))
+	if errors.Is(err, ErrObjectNotFound) {
+		if _, gerr := s.Get(ctx, lease.WorksetID); errors.Is(gerr, workset.ErrNotFound) {
+			return Body{}, "", gerr
+		}
+		return Body{}, "", fmt.Errorf("%w: workset %s: no lease is held", workset.ErrLeaseLost, lease.WorksetID)
+	}
+	if err != nil {
+		return Body{}, "", err
+	}
+	b := ParseBody(data)
+	w := &workset.Workset{ID: lease.WorksetID, Lease: b.lease(lease.WorksetID)}
+	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+		return Body{}, "", err
+	}
+	return b, etag, nil
+}
+
+// RenewLease implements workset.StateStore (1 Get, 1 Replace).
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
+		return nil, err
+	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return nil, err
+	}
+	b, etag, err := s.current(ctx, lease)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	b.At, b.ExpiresAt, b.Next = now, now.Add(ttl), ""
+	if _, err := s.swap(ctx, lease.WorksetID, workset.StateLocked, b, etag); err != nil {
+		return nil, s.refusal(err, lease.WorksetID, workset.ErrLeaseLost, "lease changed while renewing")
+	}
+	return b.lease(lease.WorksetID), nil
+}
+
+// ReleaseLease implements workset.StateStore (1 Get, 1 conditional Delete; a
+// lock object that also marks the locked state is rewritten without the lease).
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
+		return err
+	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return err
+	}
+	b, etag, err := s.current(ctx, lease)
+	if err != nil {
+		return err
+	}
+	if b.Locked {
+		_, err = s.swap(ctx, lease.WorksetID, workset.StateLocked, Body{State: string(workset.StateLocked), At: s.now(), Locked: true}, etag)
+	} else {
+		err = s.bucket.Delete(ctx, s.key(lease.WorksetID, workset.StateLocked), etag)
+	}
+	if err != nil {
+		return s.refusal(err, lease.WorksetID, workset.ErrLeaseLost, "lease changed while releasing")
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// ProbeResult says which conditional writes an endpoint honours.
+type ProbeResult struct {
+	// CreateIfAbsent: a second If-None-Match: * write is refused.
+	CreateIfAbsent bool
+	// CompareAndSwap: an If-Match write with a stale ETag is refused.
+	CompareAndSwap bool
+	// ConditionalDelete: an If-Match delete with a stale ETag is refused.
+	ConditionalDelete bool
+}
+
+// Atomic reports whether leases can be atomic on the endpoint.
+func (p ProbeResult) Atomic() bool { return p.CreateIfAbsent && p.CompareAndSwap }
+
+// Probe checks, with a scratch object at the root level (never inside a
+// workset folder), whether the endpoint honours conditional writes: some
+// S3-compatible servers silently overwrite. The result is kept and reported
+// by Capabilities.
+func (s *Store) Probe(ctx context.Context) (ProbeResult, error) {
+	var r ProbeResult
+	key := s.opts.Root + "_worksetstate_probe_" + newNonce()
+	const stale = `"00000000000000000000000000000000"`
+	body := func() []byte { b, _ := Body{Reason: "conditional-write probe"}.encode(); return b }
+	if _, err := s.bucket.Create(ctx, key, body()); err != nil {
+		return r, fmt.Errorf("sentinel: probe: creating %s: %w", key, err)
+	}
+	defer s.bucket.Delete(context.WithoutCancel(ctx), key, "")
+	check := func(ok *bool, err error) error {
+		if errors.Is(err, ErrPreconditionFailed) {
+			*ok = true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("sentinel: probe: %w", err)
+		}
+		return nil // the write applied: the condition was ignored
+	}
+	_, err := s.bucket.Create(ctx, key, body())
+	if err := check(&r.CreateIfAbsent, err); err != nil {
+		return r, err
+	}
+	_, err = s.bucket.Replace(ctx, key, body(), stale)
+	if err := check(&r.CompareAndSwap, err); err != nil {
+		return r, err
+	}
+	if err := check(&r.ConditionalDelete, s.bucket.Delete(ctx, key, stale)); err != nil {
+		return r, err
+	}
+	s.probeMu.Lock()
+	s.probe = &r
+	s.probeMu.Unlock()
+	return r, nil
+}
+
+// requireAtomic probes once, and refuses lease calls on an endpoint without
+// conditional writes unless AllowRacyLeases is set.
+func (s *Store) requireAtomic(ctx context.Context) error {
+	if s.opts.AllowRacyLeases {
+		return nil
+	}
+	s.probeMu.Lock()
+	p := s.probe
+	s.probeMu.Unlock()
+	if p == nil {
+		r, err := s.Probe(ctx)
+		if err != nil {
+			return err
+		}
+		p = &r
+	}
+	if !p.Atomic() {
+		return fmt.Errorf("%w: bucket %s does not honour conditional writes (If-None-Match/If-Match), so leases cannot be atomic; set Options.AllowRacyLeases to accept the legacy, racy behaviour", workset.ErrUnsupported, s.bucket.Name())
+	}
+	return nil
+}

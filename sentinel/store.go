@@ -1,0 +1,482 @@
+// Package sentinel is a workset.StateStore over the legacy S3 sentinel layout:
+// a workset's state is the set of marker objects directly under its prefix
+// (worksets/ws-001/_READY, daylily.lock, ...), read and written exactly as
+// legacy monitors do, and made as safe as S3 allows.
+//
+// # Layout
+//
+// Workset ws-001 lives under Root + "ws-001/". Only objects directly under that
+// prefix whose names are in the Naming count; data files and anything in
+// subfolders are never touched or counted. When several sentinels are present,
+// the Naming's precedence decides the state. A prefix with no sentinel is skipped
+// or read as ready, per the NoSentinel policy.
+//
+// # What it can and cannot promise
+//
+//   - Leases are atomic on an endpoint that honours conditional writes (Probe):
+//     the lock object is created with If-None-Match: * and replaced or deleted
+//     with If-Match, so two owners never both hold it. On an endpoint that fails
+//     the probe, lease calls are refused unless Options.AllowRacyLeases is set.
+//   - Fencing tokens are the acquisition time in microseconds, at least one more
+//     than the token they replace: they only grow while clocks disagree by less
+//     than the skew margin.
+//   - A transition first claims the sentinel that decides the current state (a
+//     compare-and-swap on its ETag), so concurrent transitions from one state
+//     are serialised; then writes the target sentinel; then removes the sentinels
+//     that would mask it, lowest precedence first and the old deciding sentinel
+//     last. Until that last delete the workset reads as its old state, after it
+//     as the new one: it never reads as a state nobody asked for. A crash in
+//     between leaves the old state readable and a retry completes the move.
+//   - A fenced write (TransitionRequest.Lease) claims the lock object instead,
+//     so a writer whose lease was taken over is refused. An unfenced write is
+//     refused while a live lease is seen when it reads the workset.
+//   - Not stored (see Capabilities): priority (everything reads as normal),
+//     metadata and attributes, versions, exact timestamps (CreatedAt and
+//     UpdatedAt come from the objects' LastModified) and the history (one entry
+//     per sentinel present, with its LastModified time).
+//
+// # Requests per operation
+//
+//	Get                 1 List (+1 Get when a lock object exists)
+//	Register            1 List, 1 Create, then a Get
+//	Transition          1 List (+1 Get), 1 claim Replace, 1 Create or Replace,
+//	                    1 Delete per masking sentinel, then a Get
+//	AcquireLease        1 List (+1 Get), 1 Create (new) or Replace (takeover)
+//	RenewLease          1 Get, 1 Replace
+//	ReleaseLease        1 Get, 1 Delete
+//	List / Scan         ceil(objects under Root / 1000) List calls for a whole
+//	                    pass, +1 Get per workset holding a lock object
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// DefaultRoot is the default prefix holding the worksets.
+const DefaultRoot = "worksets/"
+
+// LegacyOwner is the owner reported for a lock object a legacy monitor wrote.
+const LegacyOwner = "legacy-monitor"
+
+// Options configure a Store.
+type Options struct {
+	// Root is the prefix under which each workset has its own folder (default
+	// "worksets/"; must be empty or end in "/").
+	Root string
+	// Naming is the sentinel convention (default GuideNaming()).
+	Naming Naming
+	// NoSentinel says what a prefix without any sentinel is (default skip).
+	NoSentinel NoSentinel
+	// Clock tells the time (default workset.SystemClock).
+	Clock workset.Clock
+	// SkewMargin is how long past its expiry a lease is still respected
+	// (default 1s).
+	SkewMargin time.Duration
+	// LegacyLockTTL is how long a lock object written by a legacy monitor is
+	// respected after the time in its body (or its LastModified), the deployed
+	// default lock timeout (default 1h).
+	LegacyLockTTL time.Duration
+	// AllowRacyLeases permits lease calls on an endpoint that failed Probe,
+	// accepting the legacy, racy behaviour.
+	AllowRacyLeases bool
+	// ReadConcurrency bounds the parallel reads of lock objects while listing
+	// (default 16).
+	ReadConcurrency int
+	// Logger receives debug logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Store is the sentinel StateStore.
+type Store struct {
+	bucket Bucket
+	opts   Options
+
+	probeMu sync.Mutex
+	probe   *ProbeResult
+}
+
+var (
+	_ workset.StateStore = (*Store)(nil)
+	_ workset.Importer   = (*Store)(nil)
+	_ workset.Deleter    = (*Store)(nil)
+	_ workset.Scanner    = (*Store)(nil)
+)
+
+// New returns a store over bucket. It makes no request; leases probe the
+// endpoint on first use (or call Probe).
+func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
+	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
+		LegacyLockTTL: time.Hour, ReadConcurrency: 16}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case bucket == nil:
+		return nil, fmt.Errorf("%w: sentinel: nil bucket", workset.ErrInvalidInput)
+	case o.Root != "" && !strings.HasSuffix(o.Root, "/"):
+		return nil, fmt.Errorf("%w: sentinel: Root %q must end in \"/\"", workset.ErrInvalidInput, o.Root)
+	case strings.HasPrefix(o.Root, "/"):
+		return nil, fmt.Errorf("%w: sentinel: Root %q must not start with \"/\"", workset.ErrInvalidInput, o.Root)
+	case o.Clock == nil:
+		return nil, fmt.Errorf("%w: sentinel: nil Clock", workset.ErrInvalidInput)
+	case o.SkewMargin < 0 || o.LegacyLockTTL <= 0:
+		return nil, fmt.Errorf("%w: sentinel: negative SkewMargin or non-positive LegacyLockTTL", workset.ErrInvalidInput)
+	case o.ReadConcurrency < 1:
+		return nil, fmt.Errorf("%w: sentinel: ReadConcurrency must be at least 1", workset.ErrInvalidInput)
+	case o.NoSentinel != NoSentinelSkip && o.NoSentinel != NoSentinelReady:
+		return nil, fmt.Errorf("%w: sentinel: unknown NoSentinel policy %d", workset.ErrInvalidInput, o.NoSentinel)
+	}
+	if err := o.Naming.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{bucket: bucket, opts: o}, nil
+}
+
+// Bucket returns the store's bucket.
+func (s *Store) Bucket() Bucket { return s.bucket }
+
+// Options returns a copy of the store's options.
+func (s *Store) Options() Options { return s.opts }
+
+// Capabilities reports what sentinels can hold. AtomicLeases is true once
+// Probe has shown the endpoint honours conditional writes.
+func (s *Store) Capabilities() workset.Capabilities {
+	s.probeMu.Lock()
+	atomic := s.probe != nil && s.probe.Atomic()
+	s.probeMu.Unlock()
+	return workset.Capabilities{AtomicLeases: atomic, Durable: true}
+}
+
+func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+
+// Prefix returns the prefix of a workset's folder.
+func (s *Store) Prefix(id string) string { return s.opts.Root + id + "/" }
+
+func (s *Store) key(id string, st workset.State) string { return s.Prefix(id) + s.opts.Naming.Names[st] }
+
+func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+
+// snapshot is what one workset's folder holds.
+type snapshot struct {
+	id        string
+	sentinels map[workset.State]Object // state sentinels present; StateLocked is the lock object
+	lock      *Body                    // the lock object's body, when it exists
+	other     bool                     // data files or subfolders exist
+}
+
+// view is the record derived from a snapshot, with what writes need.
+type view struct {
+	w      *workset.Workset
+	exists bool
+	top    workset.State // the sentinel deciding the state ("" when none)
+	counts []workset.State
+}
+
+// derive applies the naming, precedence and no-sentinel policy to a snapshot.
+func (s *Store) derive(snap *snapshot) view {
+	n := s.opts.Naming
+	w := &workset.Workset{ID: snap.id, Priority: workset.PriorityNormal, Bucket: s.bucket.Name(), Prefix: s.Prefix(snap.id)}
+	v := view{w: w}
+	var counted []workset.State
+	for st, obj := range snap.sentinels {
+		if st == workset.StateLocked {
+			if lease, marks := s.lockMeaning(snap.id, obj, snap.lock); lease != nil || marks {
+				w.Lease = lease
+				if lease != nil {
+					w.FencingToken = lease.Token
+				}
+				if !marks {
+					continue
+				}
+			}
+		}
+		counted = append(counted, st)
+	}
+	slices.SortFunc(counted, func(a, b workset.State) int { return n.rank(a) - n.rank(b) })
+	v.counts = counted
+	switch {
+	case len(counted) > 0:
+		v.top, w.State, v.exists = counted[0], counted[0], true
+	case s.opts.NoSentinel == NoSentinelReady && (snap.other || w.Lease != nil):
+		w.State, v.exists = workset.StateReady, true
+	case w.Lease != nil:
+		w.State, v.exists = workset.StateReady, true
+	default:
+		return v
+	}
+	for st, obj := range snap.sentinels {
+		if w.CreatedAt.IsZero() || obj.LastModified.Before(w.CreatedAt) {
+			w.CreatedAt = obj.LastModified
+		}
+		if obj.LastModified.After(w.UpdatedAt) {
+			w.UpdatedAt = obj.LastModified
+		}
+		if slices.Contains(counted, st) {
+			w.History = append(w.History, workset.HistoryEntry{State: st, Timestamp: obj.LastModified})
+		}
+	}
+	slices.SortFunc(w.History, func(a, b workset.HistoryEntry) int {
+		if c := a.Timestamp.Compare(b.Timestamp); c != 0 {
+			return c
+		}
+		return n.rank(b.State) - n.rank(a.State)
+	})
+	if snap.lock != nil && !snap.lock.Legacy && snap.lock.ErrorDetails != "" {
+		w.ErrorDetails = snap.lock.ErrorDetails
+	}
+	return v
+}
+
+// lockMeaning says what the lock object stands for: a lease (ours, or a legacy
+// monitor's claim) and whether it marks the locked state.
+func (s *Store) lockMeaning(id string, obj Object, b *Body) (lease *workset.Lease, marksLocked bool) {
+	if b == nil || b.Legacy {
+		at := obj.LastModified
+		if b != nil && !b.At.IsZero() {
+			at = b.At
+		}
+		return &workset.Lease{WorksetID: id, Owner: LegacyOwner, AcquiredAt: at, ExpiresAt: at.Add(s.opts.LegacyLockTTL)}, true
+	}
+	return b.lease(id), b.Locked || b.Owner == ""
+}
+
+// classify files one listed key of a workset folder into the snapshot.
+func (s *Store) classify(snap *snapshot, name string, obj Object) {
+	if strings.Contains(name, "/") {
+		snap.other = true
+		return
+	}
+	if st, ok := s.opts.Naming.stateOf(name); ok {
+		if snap.sentinels == nil {
+			snap.sentinels = make(map[workset.State]Object)
+		}
+		snap.sentinels[st] = obj
+		return
+	}
+	snap.other = true
+}
+
+// load reads one workset's folder: its direct objects (paginated) and its lock
+// object's body.
+func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
+	snap := &snapshot{id: id}
+	prefix := s.Prefix(id)
+	in := ListInput{Prefix: prefix, Delimiter: "/"}
+	for {
+		out, err := s.bucket.List(ctx, in)
+		if err != nil {
+			return nil, view{}, err
+		}
+		for _, o := range out.Objects {
+			s.classify(snap, strings.TrimPrefix(o.Key, prefix), o)
+		}
+		if len(out.CommonPrefixes) > 0 {
+			snap.other = true
+		}
+		if out.NextContinuationToken == "" {
+			break
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+	if err := s.readLock(ctx, snap); err != nil {
+		return nil, view{}, err
+	}
+	return snap, s.derive(snap), nil
+}
+
+// readLock reads the lock object's body, updating its ETag to the fresh one.
+func (s *Store) readLock(ctx context.Context, snap *snapshot) error {
+	obj, ok := snap.sentinels[workset.StateLocked]
+	if !ok {
+		return nil
+	}
+	data, etag, err := s.bucket.Get(ctx, obj.Key)
+	if errors.Is(err, ErrObjectNotFound) {
+		delete(snap.sentinels, workset.StateLocked)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := ParseBody(data)
+	snap.lock = &b
+	obj.ETag = etag
+	snap.sentinels[workset.StateLocked] = obj
+	return nil
+}
+
+// Get implements workset.StateStore.
+func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+	if err := workset.ValidateID(id); err != nil {
+		return nil, err
+	}
+	_, v, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !v.exists {
+		return nil, notFound(id)
+	}
+	return v.w, nil
+}
+
+// Register implements workset.StateStore: it creates the ready sentinel with
+// If-None-Match, after checking that the folder holds no workset. Priority,
+// metadata and attributes are not stored (see Capabilities).
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	_, v, err := s.load(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if v.exists {
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+	}
+	body, nonce := Body{State: string(workset.StateReady), At: s.now(), Reason: req.Reason}.encode()
+	key := s.key(req.ID, workset.StateReady)
+	if _, err := s.bucket.Create(ctx, key, body); err != nil {
+		if !errors.Is(err, ErrPreconditionFailed) || !s.wroteIt(ctx, key, nonce) {
+			if errors.Is(err, ErrPreconditionFailed) {
+				return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+			}
+			return nil, err
+		}
+	}
+	return s.Get(ctx, req.ID)
+}
+
+// wroteIt reports whether the object at key carries nonce: a conditional write
+// refused on retry may be our own first attempt, applied before its response
+// was lost.
+func (s *Store) wroteIt(ctx context.Context, key, nonce string) bool {
+	data, _, err := s.bucket.Get(ctx, key)
+	return err == nil && ParseBody(data).Nonce == nonce
+}
+
+// List implements workset.StateStore. Results are in ID order; with a state
+// filter, that is also dispatch order, since every workset reads as normal.
+func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+	if err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	after := ""
+	if q.Cursor != "" {
+		id, ok := strings.CutPrefix(q.Cursor, "after:")
+		if !ok || workset.ValidateID(id) != nil {
+			return nil, fmt.Errorf("%w: malformed list cursor %q", workset.ErrInvalidInput, q.Cursor)
+		}
+		after = id
+	}
+	page := &workset.Page{}
+	for w, err := range s.pass(ctx, q, after) {
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Worksets) == q.Limit {
+			page.Cursor = "after:" + page.Worksets[len(page.Worksets)-1].ID
+			break
+		}
+		page.Worksets = append(page.Worksets, w)
+	}
+	return page, nil
+}
+
+// Scan implements workset.Scanner: one pass over every object under Root.
+func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
+	q.Cursor, q.Limit = "", 0
+	if err := q.Normalize(); err != nil {
+		return func(yield func(*workset.Workset, error) bool) { yield(nil, err) }
+	}
+	return s.pass(ctx, q, "")
+}
+
+// pass lists every key under Root after the folder of workset `after`,
+// grouping keys by workset, reading lock bodies in parallel batches, and
+// yields the worksets matching q in ID order.
+func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) iter.Seq2[*workset.Workset, error] {
+	return func(yield func(*workset.Workset, error) bool) {
+		const batch = 100
+		var pending []*snapshot
+		flush := func() bool {
+			if err := s.readLocks(ctx, pending); err != nil {
+				yield(nil, err)
+				return false
+			}
+			for _, snap := range pending {
+				v := s.derive(snap)
+				if !v.exists || (q.State != "" && v.w.State != q.State) || (q.Priority != "" && v.w.Priority != q.Priority) {
+					continue
+				}
+				if !yield(v.w, nil) {
+					return false
+				}
+			}
+			pending = pending[:0]
+			return true
+		}
+		in := ListInput{Prefix: s.opts.Root}
+		if after != "" {
+			in.StartAfter = s.opts.Root + after + "0" // '0' sorts right after '/': skips after's folder
+		}
+		var cur *snapshot
+		for {
+			out, err := s.bucket.List(ctx, in)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, o := range out.Objects {
+				id, name, ok := strings.Cut(o.Key[len(s.opts.Root):], "/")
+				if !ok || id == "" || name == "" {
+					continue // an object at the root level, or a folder marker
+				}
+				if workset.ValidateID(id) != nil {
+					s.opts.Logger.WarnContext(ctx, "skipping a folder whose name is not a valid workset ID", "prefix", s.opts.Root+id+"/")
+					continue
+				}
+				if cur == nil || cur.id != id {
+					if len(pending) >= batch && !flush() {
+						return
+					}
+					cur = &snapshot{id: id}
+					pending = append(pending, cur)
+				}
+				s.classify(cur, name, o)
+			}
+			if out.NextContinuationToken == "" {
+				break
+			}
+			in.ContinuationToken = out.NextContinuationToken
+		}
+		flush()
+	}
+}
+
+// readLocks reads the lock bodies of a batch of snapshots in parallel.
+func (s *Store) readLocks(ctx context.Context, snaps []*snapshot) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.ReadConcurrency)
+	for _, snap := range snaps {
+		if _, ok := snap.sentinels[workset.StateLocked]; ok {
+			g.Go(func() error { return s.readLock(ctx, snap) })
+		}
+	}
+	return g.Wait()
+}

@@ -1,0 +1,63 @@
+package sentinel_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/internal/testenv"
+	"github.com/daylily-informatics/worksetstate/sentinel"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
+)
+
+const skew = 200 * time.Millisecond
+
+func s3Bucket(t *testing.T) *sentinel.S3Bucket {
+	t.Helper()
+	c := testenv.S3(t)
+	b, err := sentinel.NewS3Bucket(c, testenv.Bucket(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newStore(t *testing.T, b sentinel.Bucket, optFns ...func(*sentinel.Options)) *sentinel.Store {
+	t.Helper()
+	s, err := sentinel.New(b, optFns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Probe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Atomic() || !r.ConditionalDelete {
+		t.Fatalf("probe: %+v", r)
+	}
+	return s
+}
+
+func TestConformanceS3(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		SkewMargin: skew,
+		NewStore: func(t *testing.T, clock workset.Clock) workset.StateStore {
+			return newStore(t, s3Bucket(t), func(o *sentinel.Options) { o.Clock, o.SkewMargin = clock, skew })
+		},
+	})
+}
+
+func TestConformanceDir(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		SkewMargin: skew,
+		NewStore: func(t *testing.T, clock workset.Clock) workset.StateStore {
+			b, err := sentinel.NewDirBucket(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newStore(t, b, func(o *sentinel.Options) {
+				o.Clock, o.SkewMargin, o.Naming, o.NoSentinel = clock, skew, sentinel.DaylilyNaming(), sentinel.NoSentinelReady
+			})
+		},
+	})
+}

@@ -1,0 +1,239 @@
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Transition implements workset.StateStore; see the package doc for the order
+// of writes. ExpectedVersion is not supported (ErrUnsupported).
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	if req.ExpectedVersion != 0 {
+		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions (ExpectedVersion %d)", workset.ErrUnsupported, req.ID, req.ExpectedVersion)
+	}
+	snap, v, err := s.load(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !v.exists {
+		return nil, notFound(req.ID)
+	}
+	if err := workset.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin); err != nil {
+		return nil, err
+	}
+	if err := s.move(ctx, snap, v, req); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, req.ID)
+}
+
+// move performs an accepted transition: claim, write the target, remove the
+// sentinels that mask it.
+func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.TransitionRequest) error {
+	now := s.now()
+	etags := make(map[workset.State]string, len(snap.sentinels))
+	for st, o := range snap.sentinels {
+		etags[st] = o.ETag
+	}
+	lockBody := func() Body {
+		if snap.lock != nil && !snap.lock.Legacy {
+			return *snap.lock
+		}
+		return Body{}
+	}
+
+	// 1. Claim: compare-and-swap the object every concurrent writer must change.
+	switch {
+	case req.Lease != nil:
+		b := lockBody()
+		b.Next, b.At = string(req.To), now
+		etag, err := s.swap(ctx, req.ID, workset.StateLocked, b, etags[workset.StateLocked])
+		if err != nil {
+			return s.refusal(err, req.ID, workset.ErrLeaseLost, "lease changed while writing")
+		}
+		etags[workset.StateLocked] = etag
+	case v.top == "":
+		// The state comes from the no-sentinel policy: make it explicit.
+		b, _ := Body{State: string(v.w.State), At: now, Next: string(req.To)}.encode()
+		etag, err := s.bucket.Create(ctx, s.key(req.ID, v.w.State), b)
+		if err != nil {
+			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
+		}
+		etags[v.w.State] = etag
+		v.counts = append(v.counts, v.w.State)
+		v.top = v.w.State
+	default:
+		b := Body{State: string(v.top), At: now, Next: string(req.To)}
+		if v.top == workset.StateLocked {
+			b = lockBody()
+			b.Locked, b.Next, b.At = true, string(req.To), now
+		}
+		etag, err := s.swap(ctx, req.ID, v.top, b, etags[v.top])
+		if err != nil {
+			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
+		}
+		etags[v.top] = etag
+	}
+
+	// 2. Write the target sentinel.
+	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory)}
+	if req.To == workset.StateLocked {
+		if b := lockBody(); b.Owner != "" {
+			b.Locked, b.Next, b.At = true, "", now
+			target = b
+		} else {
+			target.Locked = true
+		}
+	}
+	if etag, ok := etags[req.To]; ok {
+		if _, err := s.swap(ctx, req.ID, req.To, target, etag); err != nil {
+			return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel changed concurrently")
+		}
+	} else {
+		data, nonce := target.encode()
+		key := s.key(req.ID, req.To)
+		if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
+			return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel appeared concurrently")
+		}
+	}
+
+	// 3. Remove every other state sentinel: those above the target lowest first
+	// (the old deciding sentinel last), then those below it.
+	rank := s.opts.Naming.rank
+	var above, below []workset.State
+	for _, st := range v.counts {
+		switch {
+		case st == req.To:
+		case rank(st) < rank(req.To):
+			above = append(above, st)
+		default:
+			below = append(below, st)
+		}
+	}
+	slices.SortFunc(above, func(a, b workset.State) int { return rank(b) - rank(a) })
+	for _, st := range append(above, below...) {
+		if err := s.unmark(ctx, req.ID, st, etags[st], lockBody()); err != nil {
+			if errors.Is(err, ErrPreconditionFailed) {
+				s.opts.Logger.WarnContext(ctx, "sentinel changed concurrently; left in place", "workset", req.ID, "state", st)
+				continue
+			}
+			return err
+		}
+	}
+	s.opts.Logger.DebugContext(ctx, "transition", "workset", req.ID, "from", v.w.State, "to", req.To, "forced", req.Force)
+	return nil
+}
+
+// unmark removes a state sentinel. The lock object that also holds a lease is
+// rewritten without its locked mark instead of deleted.
+func (s *Store) unmark(ctx context.Context, id string, st workset.State, etag string, lock Body) error {
+	if st == workset.StateLocked && lock.Owner != "" {
+		lock.Locked, lock.Next = false, ""
+		_, err := s.swap(ctx, id, st, lock, etag)
+		return err
+	}
+	return s.bucket.Delete(ctx, s.key(id, st), etag)
+}
+
+// swap replaces a sentinel's body if its ETag is still etag. A refusal that
+// turns out to be our own applied write is a success.
+func (s *Store) swap(ctx context.Context, id string, st workset.State, b Body, etag string) (string, error) {
+	data, nonce := b.encode()
+	key := s.key(id, st)
+	newTag, err := s.bucket.Replace(ctx, key, data, etag)
+	if err != nil && (errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound)) {
+		if cur, tag, gerr := s.bucket.Get(ctx, key); gerr == nil && ParseBody(cur).Nonce == nonce {
+			return tag, nil
+		}
+	}
+	return newTag, err
+}
+
+// refusal turns a refused conditional write into the contract's error.
+func (s *Store) refusal(err error, id string, kind error, reason string) error {
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound) {
+		if kind == workset.ErrLeaseLost {
+			return fmt.Errorf("%w: workset %s: %s: %w", workset.ErrLeaseLost, id, reason, err)
+		}
+		return &workset.ConflictError{ID: id, Reason: reason, Err: err}
+	}
+	return err
+}
+
+// Import implements workset.Importer: it makes the workset's sentinels say
+// w.State (writing nothing when they already do). Only the state is stored.
+// ExpectedVersion is not supported.
+func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	if err := workset.ValidateImport(req); err != nil {
+		return nil, err
+	}
+	if req.ExpectedVersion != 0 {
+		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, req.Workset.ID)
+	}
+	w := req.Workset
+	snap, v, err := s.load(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.IfAbsent && v.exists:
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+	case !req.IfAbsent && !v.exists:
+		return nil, notFound(w.ID)
+	case v.exists && v.w.State == w.State && len(v.counts) == 1:
+		return v.w, nil // already says exactly this
+	case !v.exists:
+		body, nonce := Body{State: string(w.State), At: s.now(), Reason: req.Reason, ErrorDetails: w.ErrorDetails, Locked: w.State == workset.StateLocked}.encode()
+		key := s.key(w.ID, w.State)
+		if _, err := s.bucket.Create(ctx, key, body); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
+			if errors.Is(err, ErrPreconditionFailed) {
+				return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+			}
+			return nil, err
+		}
+	default:
+		reason := req.Reason
+		if reason == "" {
+			reason = "imported"
+		}
+		if err := s.move(ctx, snap, v, workset.TransitionRequest{ID: w.ID, To: w.State, Reason: reason, Force: true, ErrorDetails: w.ErrorDetails}); err != nil {
+			return nil, err
+		}
+	}
+	return s.Get(ctx, w.ID)
+}
+
+// Delete implements workset.Deleter: it removes the workset's sentinel objects
+// (each with If-Match on the ETag it listed) and nothing else; data files stay.
+// ExpectedVersion is not supported.
+func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
+	if err := workset.ValidateID(id); err != nil {
+		return err
+	}
+	if expectedVersion != 0 {
+		return fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, id)
+	}
+	snap, v, err := s.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !v.exists {
+		return notFound(id)
+	}
+	for st, obj := range snap.sentinels {
+		if err := s.bucket.Delete(ctx, obj.Key, obj.ETag); err != nil {
+			if errors.Is(err, ErrPreconditionFailed) {
+				return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
+			}
+			return err
+		}
+	}
+	return nil
+}
