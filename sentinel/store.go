@@ -167,7 +167,9 @@ func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()
 // Prefix returns the prefix of a workset's folder.
 func (s *Store) Prefix(id string) string { return s.opts.Root + id + "/" }
 
-func (s *Store) key(id string, st workset.State) string { return s.Prefix(id) + s.opts.Naming.Names[st] }
+func (s *Store) key(id string, st workset.State) string {
+	return s.Prefix(id) + s.opts.Naming.Names[st]
+}
 
 func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
 
