@@ -1,0 +1,271 @@
+package sentinel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/daylily-informatics/worksetstate/internal/legacy"
+	"github.com/daylily-informatics/worksetstate/internal/testenv"
+	"github.com/daylily-informatics/worksetstate/internal/transport"
+	"github.com/daylily-informatics/worksetstate/sentinel"
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Legacy layouts in both conventions, with data files and decoys in
+// subfolders, across several list pages: every state is derived as the
+// precedence rules say, in one prefix-wide pass.
+func TestLegacyLayouts(t *testing.T) {
+	t.Parallel()
+	const n = 2600
+	for _, tc := range []struct {
+		name   string
+		naming sentinel.Naming
+		policy sentinel.NoSentinel
+	}{
+		{"guide", sentinel.GuideNaming(), sentinel.NoSentinelReady},
+		{"daylily", sentinel.DaylilyNaming(), sentinel.NoSentinelSkip},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			counter := &transport.Counter{}
+			c := testenv.S3(t, func(o *s3.Options) { o.HTTPClient = &http.Client{Transport: counter} })
+			b, err := sentinel.NewS3Bucket(c, testenv.Bucket(t, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			layout, err := legacy.Seed(t.Context(), b, "worksets/", tc.naming, n, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := sentinel.New(b, func(o *sentinel.Options) { o.Naming, o.NoSentinel = tc.naming, tc.policy })
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := layout.Expected(tc.policy)
+			counter.Reset()
+			got := map[string]workset.State{}
+			for w, err := range workset.Scan(t.Context(), st, workset.ListQuery{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, dup := got[w.ID]; dup {
+					t.Fatalf("%s listed twice", w.ID)
+				}
+				got[w.ID] = w.State
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Fatalf("derived states (-want +got):\n%s", d)
+			}
+			// One pass: ceil(objects/1000) list calls, plus a read per lock object.
+			locks := 0
+			for _, w := range layout.Worksets {
+				if slices.Contains(w.Sentinels, workset.StateLocked) {
+					locks++
+				}
+			}
+			counts := counter.Counts()
+			if lists, max := counts["ListObjectsV2"], (layout.Objects+999)/1000; lists > max {
+				t.Errorf("%d list calls for %d objects, want at most %d", lists, layout.Objects, max)
+			}
+			if counts["GetObject"] != locks {
+				t.Errorf("%d object reads, want one per lock object (%d)", counts["GetObject"], locks)
+			}
+			// Paged List agrees with the pass, and Get with both.
+			paged := 0
+			for w, err := range workset.All(t.Context(), st, workset.ListQuery{Limit: 1000, State: workset.StateComplete}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want[w.ID] != workset.StateComplete {
+					t.Errorf("List(complete) returned %s in %s", w.ID, want[w.ID])
+				}
+				paged++
+			}
+			n := 0
+			for _, s := range want {
+				if s == workset.StateComplete {
+					n++
+				}
+			}
+			if paged != n {
+				t.Errorf("List(complete) returned %d, want %d", paged, n)
+			}
+			for _, w := range layout.Worksets[:40] {
+				g, err := st.Get(t.Context(), w.ID)
+				if s, ok := want[w.ID]; !ok {
+					if !errors.Is(err, workset.ErrNotFound) {
+						t.Errorf("Get(%s) of a skipped prefix: %v", w.ID, err)
+					}
+				} else if err != nil || g.State != s {
+					t.Errorf("Get(%s) = %v, %v; want %s", w.ID, g, err, s)
+				}
+			}
+		})
+	}
+}
+
+func keys(t *testing.T, b sentinel.Bucket, prefix string) []string {
+	t.Helper()
+	out, err := b.List(t.Context(), sentinel.ListInput{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks []string
+	for _, o := range out.Objects {
+		ks = append(ks, o.Key[len(prefix):])
+	}
+	return ks
+}
+
+// Transitions write the target and remove what would mask it; data files and
+// decoys in subfolders are never touched.
+func TestTransitionRewritesSentinels(t *testing.T) {
+	t.Parallel()
+	b := s3Bucket(t)
+	ctx := t.Context()
+	for _, k := range []string{"worksets/ws-1/_READY", "worksets/ws-1/_ERROR", "worksets/ws-1/samples.tsv", "worksets/ws-1/data/_COMPLETE"} {
+		if _, err := b.Create(ctx, k, []byte("2024-01-15T10:00:00Z")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := newStore(t, b)
+	w, err := st.Get(ctx, "ws-1")
+	if err != nil || w.State != workset.StateError {
+		t.Fatalf("legacy state = %v, %v; want error", w, err)
+	}
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateReady, Reason: "requeue"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"_READY", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
+		t.Errorf("objects after error -> ready (-want +got):\n%s", d)
+	}
+	lease, err := st.AcquireLease(ctx, "ws-1", "host-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []workset.State{workset.StateInProgress, workset.StateComplete} {
+		if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: to, Lease: lease}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := cmp.Diff([]string{"_COMPLETE", "_LOCKED", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
+		t.Errorf("objects while leased and complete (-want +got):\n%s", d)
+	}
+	if err := st.ReleaseLease(ctx, *lease); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"_COMPLETE", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
+		t.Errorf("objects after release (-want +got):\n%s", d)
+	}
+	// A legacy monitor's lock (timestamp body) is a live lease until its TTL.
+	if _, err := b.Create(ctx, "worksets/ws-2/_READY", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(ctx, "worksets/ws-2/_LOCKED", []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.AcquireLease(ctx, "ws-2", "host-1", time.Minute)
+	var held *workset.LockHeldError
+	if !errors.As(err, &held) || held.Owner != sentinel.LegacyOwner {
+		t.Errorf("acquire over a live legacy lock: %v", err)
+	}
+}
+
+// 32 goroutines race for one lease over S3, round after round: exactly one wins.
+func TestLeaseRaceS3(t *testing.T) {
+	t.Parallel()
+	st := newStore(t, s3Bucket(t))
+	ctx := t.Context()
+	for round := range 15 {
+		id := fmt.Sprintf("race-%d", round)
+		if _, err := st.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		winners := 0
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := st.AcquireLease(ctx, id, fmt.Sprintf("m-%d", i), time.Minute)
+				if err == nil {
+					mu.Lock()
+					winners++
+					mu.Unlock()
+				} else if !errors.Is(err, workset.ErrLockHeld) && !errors.Is(err, workset.ErrConflict) {
+					t.Errorf("round %d: %v", round, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if winners != 1 {
+			t.Fatalf("round %d: %d winners", round, winners)
+		}
+	}
+}
+
+// ignoringBucket is an endpoint that silently ignores conditional writes.
+type ignoringBucket struct{ sentinel.Bucket }
+
+func (b ignoringBucket) Create(ctx context.Context, key string, body []byte) (string, error) {
+	_ = b.Bucket.Delete(ctx, key, "")
+	return b.Bucket.Create(ctx, key, body)
+}
+
+func TestProbeRefusesLeasesWithoutConditionalWrites(t *testing.T) {
+	t.Parallel()
+	dir, err := sentinel.NewDirBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sentinel.New(ignoringBucket{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.AcquireLease(ctx, "w", "me", time.Minute)
+	if !errors.Is(err, workset.ErrUnsupported) {
+		t.Fatalf("lease on a non-conditional endpoint: %v, want ErrUnsupported", err)
+	}
+	if st.Capabilities().AtomicLeases {
+		t.Error("Capabilities claims atomic leases after a failed probe")
+	}
+	racy, _ := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+	if _, err := racy.AcquireLease(ctx, "w", "me", time.Minute); err != nil {
+		t.Fatalf("AllowRacyLeases: %v", err)
+	}
+}
+
+func TestParseBody(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want sentinel.Body
+	}{
+		{"", sentinel.Body{Legacy: true}},
+		{"2024-01-15T10:00:00Z\n", sentinel.Body{Legacy: true, At: ts}},
+		{"2024-01-15T10:00:00+00:00\tbwa exited 137", sentinel.Body{Legacy: true, At: ts, Reason: "bwa exited 137"}},
+		{"held for re-run", sentinel.Body{Legacy: true, Reason: "held for re-run"}},
+		{"{not json", sentinel.Body{Legacy: true, Reason: "{not json"}},
+		{"\xff\xfe", sentinel.Body{Legacy: true}},
+		{`{"format":"worksetstate/1","state":"ready","at":"2024-01-15T10:00:00Z","nonce":"ab"}`, sentinel.Body{Format: "worksetstate/1", State: "ready", At: ts, Nonce: "ab"}},
+	} {
+		if d := cmp.Diff(tc.want, sentinel.ParseBody([]byte(tc.in))); d != "" {
+			t.Errorf("ParseBody(%q) (-want +got):\n%s", tc.in, d)
+		}
+	}
+}
