@@ -1,0 +1,450 @@
+// Package dualwrite composes a legacy store and a new store into one
+// workset.StateStore that follows the migration phases, so monitor code
+// switches with a one-line change and the migration proceeds underneath.
+//
+// # Phases and guarantees
+//
+//	LegacyOnly     reads and writes the legacy store only.
+//	LegacyPrimary  writes legacy first, then mirrors to the new store; reads legacy.
+//	NewPrimary     writes the new store first, then mirrors to legacy (the
+//	               rollback copy, still seen by legacy monitors); reads new.
+//	NewOnly        reads and writes the new store only.
+//
+// In the two dual phases:
+//   - A call whose authoritative write fails returns that error and the mirror is
+//     not written.
+//   - A call whose mirror write fails is never silent: the divergence (workset,
+//     operation, error, time) is recorded in the DivergenceLog, logged and
+//     counted, and then, per Options.OnMirrorFailure, the call either succeeds
+//     (RecordAndContinue, the default) or fails with ErrMirror
+//     (FailCall; the authoritative write stays applied). If recording fails the
+//     call fails.
+//   - Leases are acquired in the authoritative store, then in the mirror (an
+//     atomic create in the sentinel store, so legacy monitors see the lock).
+//     If the mirror reports the lock held (a legacy monitor claimed it), the
+//     authoritative lease is released and the caller gets ErrLockHeld: nothing is
+//     left half-taken. A renew that the mirror refuses as lost likewise releases
+//     the authoritative lease and reports ErrLeaseLost.
+//   - The mirror follows the authority: expected state and version apply to the
+//     authoritative store only.
+//   - Shadow reads (Options.ShadowReadRate) read the other store too and report
+//     mismatches to Options.OnMismatch; they never change what the caller gets.
+//
+// The phase can change at run time (SetPhase); each call uses the phase it
+// started with.
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Phase is a migration phase.
+type Phase int32
+
+// The migration phases, in order.
+const (
+	LegacyOnly Phase = iota + 1
+	LegacyPrimary
+	NewPrimary
+	NewOnly
+)
+
+func (p Phase) String() string {
+	switch p {
+	case LegacyOnly:
+		return "legacy-only"
+	case LegacyPrimary:
+		return "legacy-primary"
+	case NewPrimary:
+		return "new-primary"
+	case NewOnly:
+		return "new-only"
+	}
+	return fmt.Sprintf("Phase(%d)", int32(p))
+}
+
+// ParsePhase parses a phase name as String prints it.
+func ParsePhase(s string) (Phase, error) {
+	for p := LegacyOnly; p <= NewOnly; p++ {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown phase %q (valid: legacy-only, legacy-primary, new-primary, new-only)", workset.ErrInvalidInput, s)
+}
+
+// MirrorFailure says what a call does when its mirror write fails (the
+// divergence is recorded either way).
+type MirrorFailure int
+
+const (
+	// RecordAndContinue: the call succeeds; the Migrator repairs the divergence.
+	RecordAndContinue MirrorFailure = iota
+	// FailCall: the call fails with ErrMirror (the authoritative write stays).
+	FailCall
+)
+
+// ErrMirror marks a call that failed because its mirror write failed.
+var ErrMirror = errors.New("dualwrite: mirror write failed")
+
+// Mismatch is a difference a shadow read found.
+type Mismatch struct {
+	WorksetID string
+	// Diff is a go-cmp diff, authoritative (-) against the other store (+).
+	Diff string
+}
+
+// Options configure a Writer.
+type Options struct {
+	// Phase at construction (default LegacyPrimary).
+	Phase Phase
+	// OnMirrorFailure is the mirror-failure policy (default RecordAndContinue).
+	OnMirrorFailure MirrorFailure
+	// Divergences receives divergence records (default a new *MemoryLog).
+	Divergences DivergenceLog
+	// ShadowReadRate is the fraction of Get calls that also read the other store
+	// and compare (0 disables; 1 compares every read).
+	ShadowReadRate float64
+	// OnMismatch receives shadow-read mismatches (may be nil; they are still
+	// counted and logged).
+	OnMismatch func(Mismatch)
+	// Clock stamps divergence records (default workset.SystemClock).
+	Clock workset.Clock
+	// Logger (default: discarded).
+	Logger *slog.Logger
+}
+
+// Stats are the Writer's counters.
+type Stats struct {
+	Divergences int64
+	ShadowReads int64
+	Mismatches  int64
+}
+
+// Writer is the dual-writing StateStore.
+type Writer struct {
+	legacy, next workset.StateStore
+	opts         Options
+	phase        atomic.Int32
+
+	divergences, shadowReads, mismatches atomic.Int64
+
+	// leases pairs the latest lease handed out per workset with the other
+	// store's lease for the same claim.
+	mu     sync.Mutex
+	leases map[string]leasePair
+}
+
+var _ workset.StateStore = (*Writer)(nil)
+
+type leasePair [2]*workset.Lease // [legacy, new]
+
+// New returns a Writer over a legacy and a new store.
+func New(legacy, next workset.StateStore, optFns ...func(*Options)) (*Writer, error) {
+	o := Options{Phase: LegacyPrimary, Clock: workset.SystemClock}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case legacy == nil || next == nil:
+		return nil, fmt.Errorf("%w: dualwrite: both stores are required", workset.ErrInvalidInput)
+	case o.Phase < LegacyOnly || o.Phase > NewOnly:
+		return nil, fmt.Errorf("%w: dualwrite: unknown phase %d", workset.ErrInvalidInput, o.Phase)
+	case o.ShadowReadRate < 0 || o.ShadowReadRate > 1:
+		return nil, fmt.Errorf("%w: dualwrite: ShadowReadRate %v outside [0, 1]", workset.ErrInvalidInput, o.ShadowReadRate)
+	case o.Clock == nil:
+		return nil, fmt.Errorf("%w: dualwrite: nil Clock", workset.ErrInvalidInput)
+	}
+	if o.Divergences == nil {
+		o.Divergences = &MemoryLog{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{legacy: legacy, next: next, opts: o, leases: make(map[string]leasePair)}
+	w.phase.Store(int32(o.Phase))
+	return w, nil
+}
+
+// Phase returns the current phase.
+func (w *Writer) Phase() Phase { return Phase(w.phase.Load()) }
+
+// SetPhase switches the phase; calls already running finish in the old one.
+func (w *Writer) SetPhase(p Phase) error {
+	if p < LegacyOnly || p > NewOnly {
+		return fmt.Errorf("%w: dualwrite: unknown phase %d", workset.ErrInvalidInput, p)
+	}
+	old := Phase(w.phase.Swap(int32(p)))
+	w.opts.Logger.Info("dualwrite phase switched", "from", old, "to", p)
+	return nil
+}
+
+// Divergences returns the divergence log.
+func (w *Writer) Divergences() DivergenceLog { return w.opts.Divergences }
+
+// Stats returns the counters.
+func (w *Writer) Stats() Stats {
+	return Stats{Divergences: w.divergences.Load(), ShadowReads: w.shadowReads.Load(), Mismatches: w.mismatches.Load()}
+}
+
+// route is the phase's authoritative store, its mirror (nil in single phases),
+// and their sides.
+type route struct {
+	primary, mirror workset.StateStore
+	pSide, mSide    int
+	mirrorName      string
+}
+
+func (w *Writer) route() route {
+	switch w.Phase() {
+	case LegacyOnly:
+		return route{primary: w.legacy, pSide: 0, mSide: 1}
+	case LegacyPrimary:
+		return route{primary: w.legacy, mirror: w.next, pSide: 0, mSide: 1, mirrorName: "new"}
+	case NewPrimary:
+		return route{primary: w.next, mirror: w.legacy, pSide: 1, mSide: 0, mirrorName: "legacy"}
+	default:
+		return route{primary: w.next, pSide: 1, mSide: 0}
+	}
+}
+
+// Capabilities are the authoritative store's.
+func (w *Writer) Capabilities() workset.Capabilities { return w.route().primary.Capabilities() }
+
+// diverged records a mirror failure and applies the policy.
+func (w *Writer) diverged(ctx context.Context, r route, id, op string, err error) error {
+	w.divergences.Add(1)
+	d := Divergence{WorksetID: id, Op: op, Mirror: r.mirrorName, Err: err.Error(), At: w.opts.Clock.Now()}
+	w.opts.Logger.WarnContext(ctx, "dualwrite divergence", "workset", id, "op", op, "mirror", r.mirrorName, "err", err)
+	if rerr := w.opts.Divergences.Record(ctx, d); rerr != nil {
+		return fmt.Errorf("%w: workset %s: %s: %w (and recording the divergence failed: %w)", ErrMirror, id, op, err, rerr)
+	}
+	if w.opts.OnMirrorFailure == FailCall {
+		return fmt.Errorf("%w: workset %s: %s on the %s store: %w", ErrMirror, id, op, r.mirrorName, err)
+	}
+	return nil
+}
+
+// Register implements workset.StateStore.
+func (w *Writer) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+	r := w.route()
+	out, err := r.primary.Register(ctx, req)
+	if err != nil || r.mirror == nil {
+		return out, err
+	}
+	if _, err := r.mirror.Register(ctx, req); err != nil {
+		if derr := w.diverged(ctx, r, req.ID, "register", err); derr != nil {
+			return nil, derr
+		}
+	}
+	return out, nil
+}
+
+// Get implements workset.StateStore, with sampled shadow reads.
+func (w *Writer) Get(ctx context.Context, id string) (*workset.Workset, error) {
+	r := w.route()
+	out, err := r.primary.Get(ctx, id)
+	if err != nil || r.mirror == nil || w.opts.ShadowReadRate == 0 || rand.Float64() >= w.opts.ShadowReadRate {
+		return out, err
+	}
+	w.shadowReads.Add(1)
+	other, oerr := r.mirror.Get(ctx, id)
+	var diff string
+	if oerr != nil {
+		diff = fmt.Sprintf("the %s store: %v", r.mirrorName, oerr)
+	} else {
+		diff = cmp.Diff(project(out, r.primary.Capabilities(), r.mirror.Capabilities()), project(other, r.primary.Capabilities(), r.mirror.Capabilities()))
+	}
+	if diff != "" {
+		w.mismatches.Add(1)
+		w.opts.Logger.WarnContext(ctx, "dualwrite shadow-read mismatch", "workset", id, "diff", diff)
+		if w.opts.OnMismatch != nil {
+			w.opts.OnMismatch(Mismatch{WorksetID: id, Diff: diff})
+		}
+	}
+	return out, nil
+}
+
+// view is what two stores can both represent of a workset.
+type view struct {
+	State                     workset.State
+	Priority                  workset.Priority
+	Bucket, Prefix            string
+	LeaseOwner                string
+	LeaseExpires              time.Time
+	Metadata, Metrics, Attrs  map[string]any
+	ErrorDetails, ClusterName string
+}
+
+// project projects w onto what both stores' capabilities can hold.
+func project(w *workset.Workset, a, b workset.Capabilities) view {
+	v := view{State: w.State}
+	if a.Priority && b.Priority {
+		v.Priority = w.Priority
+	}
+	if a.Location && b.Location {
+		v.Bucket, v.Prefix = w.Bucket, w.Prefix
+	}
+	if w.Lease != nil {
+		v.LeaseOwner, v.LeaseExpires = w.Lease.Owner, w.Lease.ExpiresAt
+	}
+	if a.Metadata && b.Metadata {
+		v.Metadata, v.Metrics, v.Attrs, v.ErrorDetails, v.ClusterName = w.Metadata, w.Metrics, w.Attributes, w.ErrorDetails, w.ClusterName
+	}
+	return v
+}
+
+// List implements workset.StateStore: the authoritative store's list.
+func (w *Writer) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+	return w.route().primary.List(ctx, q)
+}
+
+// Transition implements workset.StateStore.
+func (w *Writer) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+	r := w.route()
+	preq := req
+	if req.Lease != nil {
+		preq.Lease = w.leaseFor(r.pSide, *req.Lease)
+	}
+	out, err := r.primary.Transition(ctx, preq)
+	if err != nil || r.mirror == nil {
+		return out, err
+	}
+	mreq := req
+	mreq.ExpectedState, mreq.ExpectedVersion, mreq.Lease = "", 0, nil
+	if req.Lease != nil {
+		mreq.Lease = w.leaseFor(r.mSide, *req.Lease)
+	}
+	if _, err := r.mirror.Transition(ctx, mreq); err != nil {
+		if errors.Is(err, workset.ErrInvalidTransition) {
+			if cur, gerr := r.mirror.Get(ctx, req.ID); gerr == nil && cur.State == req.To {
+				return out, nil // the mirror already says so
+			}
+		}
+		if derr := w.diverged(ctx, r, req.ID, "transition", err); derr != nil {
+			return nil, derr
+		}
+	}
+	return out, nil
+}
+
+// remember pairs two leases for one claim (the latest claim per workset).
+func (w *Writer) remember(side int, l, other *workset.Lease) {
+	pair := leasePair{}
+	pair[side], pair[1-side] = l, other
+	w.mu.Lock()
+	w.leases[l.WorksetID] = pair
+	w.mu.Unlock()
+}
+
+func (w *Writer) forget(l workset.Lease) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p, ok := w.leases[l.WorksetID]; ok && p.has(l) {
+		delete(w.leases, l.WorksetID)
+	}
+}
+
+func (p leasePair) has(l workset.Lease) bool {
+	for _, x := range p {
+		if x != nil && x.Owner == l.Owner && x.Token == l.Token {
+			return true
+		}
+	}
+	return false
+}
+
+// leaseFor finds the lease that the store on side holds for the claim l stands
+// for: its pair when this Writer handed l out, l itself otherwise. (A pairing
+// lost to a restart is never guessed from the store's current lease, which
+// would defeat fencing: the mirror then refuses, and the divergence is
+// recorded.)
+func (w *Writer) leaseFor(side int, l workset.Lease) *workset.Lease {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p, ok := w.leases[l.WorksetID]; ok && p.has(l) && p[side] != nil {
+		return p[side]
+	}
+	return &l
+}
+
+// AcquireLease implements workset.StateStore.
+func (w *Writer) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+	r := w.route()
+	pl, err := r.primary.AcquireLease(ctx, id, owner, ttl)
+	if err != nil || r.mirror == nil {
+		if err == nil {
+			w.remember(r.pSide, pl, nil)
+		}
+		return pl, err
+	}
+	ml, err := r.mirror.AcquireLease(ctx, id, owner, ttl)
+	if errors.Is(err, workset.ErrLockHeld) {
+		// Someone (a legacy monitor) holds the mirror's lock: back out.
+		if rerr := r.primary.ReleaseLease(ctx, *pl); rerr != nil {
+			return nil, fmt.Errorf("%w (and releasing the %s lease failed: %w)", err, "authoritative", rerr)
+		}
+		return nil, err
+	}
+	if err != nil {
+		if derr := w.diverged(ctx, r, id, "acquire", err); derr != nil {
+			_ = r.primary.ReleaseLease(ctx, *pl)
+			return nil, derr
+		}
+		ml = nil
+	}
+	w.remember(r.pSide, pl, ml)
+	return pl, nil
+}
+
+// RenewLease implements workset.StateStore.
+func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+	r := w.route()
+	pl, err := r.primary.RenewLease(ctx, *w.leaseFor(r.pSide, lease), ttl)
+	if err != nil || r.mirror == nil {
+		return pl, err
+	}
+	ml, err := r.mirror.RenewLease(ctx, *w.leaseFor(r.mSide, lease), ttl)
+	if errors.Is(err, workset.ErrLeaseLost) || errors.Is(err, workset.ErrLockHeld) {
+		// The mirror's lock went to someone else: the claim is no longer exclusive.
+		_ = r.primary.ReleaseLease(ctx, *pl)
+		w.forget(lease)
+		return nil, fmt.Errorf("%w: workset %s: the %s store's lock was lost: %w", workset.ErrLeaseLost, lease.WorksetID, r.mirrorName, err)
+	}
+	if err != nil {
+		if derr := w.diverged(ctx, r, lease.WorksetID, "renew", err); derr != nil {
+			return nil, derr
+		}
+		ml = nil
+	}
+	w.remember(r.pSide, pl, ml)
+	return pl, nil
+}
+
+// ReleaseLease implements workset.StateStore.
+func (w *Writer) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+	r := w.route()
+	if err := r.primary.ReleaseLease(ctx, *w.leaseFor(r.pSide, lease)); err != nil || r.mirror == nil {
+		if err == nil {
+			w.forget(lease)
+		}
+		return err
+	}
+	ml := w.leaseFor(r.mSide, lease)
+	w.forget(lease)
+	if err := r.mirror.ReleaseLease(ctx, *ml); err != nil {
+		return w.diverged(ctx, r, lease.WorksetID, "release", err)
+	}
+	return nil
+}
