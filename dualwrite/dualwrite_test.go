@@ -69,6 +69,9 @@ func TestConformanceSentinelAndDynamoDB(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if _, err := legacy.Probe(t.Context()); err != nil {
+					t.Fatal(err)
+				}
 				ddb, err := dynamostore.New(testenv.DynamoDB(t), testenv.UniqueName("dw"), func(o *dynamostore.Options) { o.Clock, o.SkewMargin = clock, skew })
 				if err != nil {
 					t.Fatal(err)
