@@ -187,6 +187,8 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
 	case !req.IfAbsent && !v.exists:
 		return nil, notFound(w.ID)
+	case !req.IfAbsent && req.ExpectedState != "" && v.w.State != req.ExpectedState:
+		return nil, workset.CheckImportReplace(v.w, req)
 	case v.exists && v.w.State == w.State && len(v.counts) == 1:
 		return v.w, nil // already says exactly this
 	case !v.exists:

@@ -136,10 +136,24 @@ func ValidateImport(req ImportRequest) error {
 	if req.ExpectedVersion < 0 {
 		return invalid("workset %s: negative expected version %d", w.ID, req.ExpectedVersion)
 	}
+	if req.ExpectedState != "" && !req.ExpectedState.Valid() {
+		return invalid("workset %s: unknown expected state %q", w.ID, req.ExpectedState)
+	}
 	for k := range w.Attributes {
 		if IsModeledAttribute(k) {
 			return invalid("workset %s: attribute %q is managed by the SDK and cannot be set as an extra attribute", w.ID, k)
 		}
+	}
+	return nil
+}
+
+// CheckImportReplace reports ErrConflict unless cur is still what req expects.
+func CheckImportReplace(cur *Workset, req ImportRequest) error {
+	if req.ExpectedVersion != 0 && cur.Version != req.ExpectedVersion {
+		return &ConflictError{ID: cur.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
+	}
+	if req.ExpectedState != "" && cur.State != req.ExpectedState {
+		return &ConflictError{ID: cur.ID, Reason: fmt.Sprintf("expected state %s, found %s", req.ExpectedState, cur.State)}
 	}
 	return nil
 }

@@ -87,10 +87,13 @@ type Capabilities struct {
 type ImportRequest struct {
 	Workset *Workset
 	// IfAbsent creates the record only if the ID does not exist (else
-	// ErrAlreadyExists). Otherwise the stored record is replaced, but only if its
-	// version equals ExpectedVersion (else ErrConflict).
+	// ErrAlreadyExists). Otherwise the stored record (which must exist, else
+	// ErrNotFound) is replaced, but only while it still is what the caller saw:
+	// its version equals ExpectedVersion when that is non-zero, and its state is
+	// ExpectedState when that is set (else ErrConflict).
 	IfAbsent        bool
 	ExpectedVersion int64
+	ExpectedState   State
 	// Reason, when set, is appended to the imported history as a forced entry.
 	Reason string
 }

@@ -89,14 +89,16 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 			upd = upd.Remove(expression.Name(k))
 		}
 	}
-	var cond expression.ConditionBuilder
+	cond := exists()
 	switch {
 	case req.IfAbsent:
 		cond = expression.AttributeNotExists(expression.Name(attrID))
-	case req.ExpectedVersion == 0:
-		cond = and(exists(), expression.AttributeNotExists(expression.Name(attrVersion)))
-	default:
-		cond = and(exists(), expression.Name(attrVersion).Equal(expression.Value(req.ExpectedVersion)))
+	case req.ExpectedVersion != 0 && req.ExpectedState != "":
+		cond = and(cond, expression.Name(attrVersion).Equal(expression.Value(req.ExpectedVersion)), expression.Name(attrState).Equal(expression.Value(string(req.ExpectedState))))
+	case req.ExpectedVersion != 0:
+		cond = and(cond, expression.Name(attrVersion).Equal(expression.Value(req.ExpectedVersion)))
+	case req.ExpectedState != "":
+		cond = and(cond, expression.Name(attrState).Equal(expression.Value(string(req.ExpectedState))))
 	}
 	got, ok, err := s.update(ctx, w.ID, upd, cond)
 	if err != nil || ok {
@@ -113,7 +115,10 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	case !found:
 		return nil, notFound(w.ID)
 	default:
-		return nil, &workset.ConflictError{ID: w.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
+		if err := workset.CheckImportReplace(cur, req); err != nil {
+			return nil, err
+		}
+		return nil, &workset.ConflictError{ID: w.ID, Reason: "record changed concurrently"}
 	}
 }
 

@@ -260,8 +260,11 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, in.ID)
 	case !req.IfAbsent && !exists:
 		return nil, notFound(in.ID)
-	case !req.IfAbsent && cur.Version != req.ExpectedVersion:
-		return nil, &workset.ConflictError{ID: in.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
+	}
+	if exists && !req.IfAbsent {
+		if err := workset.CheckImportReplace(cur, req); err != nil {
+			return nil, err
+		}
 	}
 	workset.PrepareImport(in, req.Reason, s.now())
 	in.Lease, in.FencingToken, in.Version = nil, 0, 1

@@ -715,6 +715,10 @@ func testImport(e *env) {
 			e.t.Fatalf("import replace: %+v, %v", got, err)
 		}
 	}
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in, ExpectedState: workset.StateComplete})
+	wantErr(e.t, err, workset.ErrConflict, "import over an unexpected state")
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "never-there", State: workset.StateReady}})
+	wantErr(e.t, err, workset.ErrNotFound, "import-replace of a missing record")
 	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "bad/id", State: workset.StateReady}, IfAbsent: true})
 	wantErr(e.t, err, workset.ErrInvalidInput, "import invalid id")
 	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "ok", State: "weird"}, IfAbsent: true})
