@@ -264,7 +264,11 @@ func (w *Writer) Get(ctx context.Context, id string) (*workset.Workset, error) {
 	if oerr != nil {
 		diff = fmt.Sprintf("the %s store: %v", r.mirrorName, oerr)
 	} else {
-		diff = cmp.Diff(project(out, r.primary.Capabilities(), r.mirror.Capabilities()), project(other, r.primary.Capabilities(), r.mirror.Capabilities()))
+		pc, mc := r.primary.Capabilities(), r.mirror.Capabilities()
+		diff = cmp.Diff(workset.Project(out, nil, pc, mc), workset.Project(other, nil, pc, mc))
+		if a, b := out.Lease, other.Lease; (a == nil) != (b == nil) || (a != nil && a.Owner != b.Owner) {
+			diff += fmt.Sprintf("lease: %s holds %v, the %s store %v\n", "the authoritative store", leaseOwner(a), r.mirrorName, leaseOwner(b))
+		}
 	}
 	if diff != "" {
 		w.mismatches.Add(1)
@@ -276,33 +280,11 @@ func (w *Writer) Get(ctx context.Context, id string) (*workset.Workset, error) {
 	return out, nil
 }
 
-// view is what two stores can both represent of a workset.
-type view struct {
-	State                     workset.State
-	Priority                  workset.Priority
-	Bucket, Prefix            string
-	LeaseOwner                string
-	LeaseExpires              time.Time
-	Metadata, Metrics, Attrs  map[string]any
-	ErrorDetails, ClusterName string
-}
-
-// project projects w onto what both stores' capabilities can hold.
-func project(w *workset.Workset, a, b workset.Capabilities) view {
-	v := view{State: w.State}
-	if a.Priority && b.Priority {
-		v.Priority = w.Priority
+func leaseOwner(l *workset.Lease) string {
+	if l == nil {
+		return "no lease"
 	}
-	if a.Location && b.Location {
-		v.Bucket, v.Prefix = w.Bucket, w.Prefix
-	}
-	if w.Lease != nil {
-		v.LeaseOwner, v.LeaseExpires = w.Lease.Owner, w.Lease.ExpiresAt
-	}
-	if a.Metadata && b.Metadata {
-		v.Metadata, v.Metrics, v.Attrs, v.ErrorDetails, v.ClusterName = w.Metadata, w.Metrics, w.Attributes, w.ErrorDetails, w.ClusterName
-	}
-	return v
+	return "a lease of " + l.Owner
 }
 
 // List implements workset.StateStore: the authoritative store's list.

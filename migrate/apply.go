@@ -1,0 +1,138 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// applyOne makes the destination match one difference.
+func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) {
+	imp, ok := m.dst.(workset.Importer)
+	if !ok {
+		return OutcomeFailed, fmt.Errorf("%w: destination cannot import records (workset.Importer)", workset.ErrUnsupported)
+	}
+	switch d.Kind {
+	case Equal:
+		return OutcomeUnchanged, nil
+	case MissingInSource:
+		return OutcomeSkipped, nil
+	case MissingInDestination:
+		rec := m.record(d.source, true)
+		err := m.retry(ctx, func() error {
+			_, err := imp.Import(ctx, workset.ImportRequest{Workset: rec, IfAbsent: true, Reason: m.opts.Reason})
+			return err
+		})
+		switch {
+		case err == nil:
+			return OutcomeCreated, nil
+		case errors.Is(err, workset.ErrAlreadyExists):
+			return m.conflict(ctx, imp, d, err)
+		default:
+			return OutcomeFailed, fmt.Errorf("workset %s: creating in the destination: %w", d.WorksetID, err)
+		}
+	}
+	// The records differ: re-read the source (a live monitor may have moved it
+	// since the scan), then replace only if the destination is as planned.
+	src := d.source
+	if err := m.retry(ctx, func() (err error) { src, err = m.src.Get(ctx, d.WorksetID); return err }); err != nil {
+		if errors.Is(err, workset.ErrNotFound) {
+			return OutcomeSkipped, nil
+		}
+		return OutcomeFailed, fmt.Errorf("workset %s: re-reading the source: %w", d.WorksetID, err)
+	}
+	if again := m.compare(src, d.dest); again.Kind == Equal {
+		return OutcomeUnchanged, nil
+	}
+	req := workset.ImportRequest{Workset: m.record(src, false), ExpectedState: d.dest.State, Reason: m.opts.Reason}
+	if m.dst.Capabilities().Versioning {
+		req.ExpectedVersion = d.dest.Version
+	}
+	err := m.retry(ctx, func() error { _, err := imp.Import(ctx, req); return err })
+	switch {
+	case err == nil:
+		return OutcomeUpdated, nil
+	case errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrNotFound):
+		return m.conflict(ctx, imp, d, err)
+	default:
+		return OutcomeFailed, fmt.Errorf("workset %s: updating the destination: %w", d.WorksetID, err)
+	}
+}
+
+// conflict applies the conflict policy to a destination that changed.
+func (m *Migrator) conflict(ctx context.Context, imp workset.Importer, d Difference, cause error) (Outcome, error) {
+	switch m.opts.OnConflict {
+	case DestinationWins:
+		return OutcomeKept, nil
+	case SourceWins:
+		cur, err := m.dst.Get(ctx, d.WorksetID)
+		if err != nil {
+			return OutcomeFailed, fmt.Errorf("workset %s: re-reading the destination after a conflict: %w", d.WorksetID, err)
+		}
+		req := workset.ImportRequest{Workset: m.record(d.source, false), ExpectedState: cur.State, Reason: m.opts.Reason}
+		if m.dst.Capabilities().Versioning {
+			req.ExpectedVersion = cur.Version
+		}
+		if _, err := imp.Import(ctx, req); err != nil {
+			return OutcomeFailed, fmt.Errorf("workset %s: overwriting after a conflict: %w", d.WorksetID, err)
+		}
+		return OutcomeUpdated, nil
+	default:
+		m.opts.Logger.InfoContext(ctx, "conflict: destination changed since the plan", "workset", d.WorksetID, "err", cause)
+		return OutcomeConflict, nil
+	}
+}
+
+// record is the source record as written to the destination: the marker is
+// added to new records' metadata, and the lease is never carried.
+func (m *Migrator) record(src *workset.Workset, create bool) *workset.Workset {
+	w := src.Clone()
+	w.Lease, w.Version, w.FencingToken = nil, 0, 0
+	if create && len(m.opts.Marker) > 0 {
+		if w.Metadata == nil {
+			w.Metadata = make(map[string]any, len(m.opts.Marker))
+		}
+		maps.Copy(w.Metadata, m.opts.Marker)
+	}
+	return w
+}
+
+// Cleanup deletes the source records (for the sentinel store: its sentinel
+// objects only, with conditional deletes; never data files) of worksets whose
+// destination record is verified equal. With dryRun it deletes nothing and
+// reports what it would delete. emit (may be nil) sees each difference and its
+// outcome: OutcomeDeleted (or would be), or OutcomeSkipped for a workset not
+// verified equal.
+func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Difference, Outcome) error) (*Result, error) {
+	del, ok := m.src.(workset.Deleter)
+	if !ok {
+		return nil, fmt.Errorf("%w: the source cannot delete records (workset.Deleter)", workset.ErrUnsupported)
+	}
+	c := *m
+	c.opts.DetectMissingInSource = false
+	res := &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}
+	plan, err := c.Plan(ctx, func(d Difference) error {
+		out := OutcomeSkipped
+		if d.Kind == Equal {
+			out = OutcomeDeleted
+			if !dryRun {
+				if err := del.Delete(ctx, d.WorksetID, 0); err != nil && !errors.Is(err, workset.ErrNotFound) {
+					out = OutcomeFailed
+					res.Failures = append(res.Failures, Failure{WorksetID: d.WorksetID, Err: err.Error()})
+				}
+			}
+		}
+		res.Outcomes[out]++
+		if emit != nil {
+			return emit(d, out)
+		}
+		return nil
+	})
+	if plan != nil {
+		res.Seen, res.Kinds, res.Elapsed = plan.Seen, plan.Kinds, plan.Elapsed
+	}
+	return res, err
+}

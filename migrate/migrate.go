@@ -1,0 +1,419 @@
+// Package migrate reconciles two workset.StateStores: a dry-run plan of typed
+// differences, an idempotent concurrent apply that never clobbers concurrent
+// updates, verify, rollback (apply the other way round) and cleanup of the
+// source's sentinels once verified.
+//
+// # Memory
+//
+// The source is read in one streaming pass (workset.Scan) and processed in
+// batches of Options.BatchSize by Options.Concurrency workers, each reading the
+// destination for its batch in one request where the store supports it
+// (workset.BatchGetter). Memory is bounded by BatchSize × Concurrency, not by
+// the number of worksets; only Options.DetectMissingInSource keeps the set of
+// source IDs (a string per workset).
+//
+// # Safety while monitors keep working
+//
+// Apply creates only if absent and replaces only if the destination still has
+// the version and state the plan saw (workset.ImportRequest), re-reading the
+// source first, so a concurrent change is reported as a conflict (or resolved
+// by Options.OnConflict), never overwritten. Running Apply again after success
+// writes nothing.
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Kind is the kind of a difference.
+type Kind string
+
+// The kinds of difference.
+const (
+	MissingInDestination Kind = "missing_in_destination"
+	MissingInSource      Kind = "missing_in_source"
+	StateDiffers         Kind = "state_differs"
+	FieldsDiffer         Kind = "fields_differ"
+	Equal                Kind = "equal"
+)
+
+// Difference is one workset's comparison. It prints as one JSON line.
+type Difference struct {
+	WorksetID   string        `json:"workset_id"`
+	Kind        Kind          `json:"kind"`
+	SourceState workset.State `json:"source_state,omitempty"`
+	DestState   workset.State `json:"destination_state,omitempty"`
+	// Fields names what differs (state, priority, metadata, ...).
+	Fields []string `json:"fields,omitempty"`
+	// DestVersion is the destination version the plan saw.
+	DestVersion int64 `json:"destination_version,omitempty"`
+
+	source, dest *workset.Workset
+	outcome      Outcome
+	err          error
+}
+
+// Outcome is what Apply did with one difference.
+type Outcome string
+
+// The outcomes of Apply.
+const (
+	OutcomeUnchanged Outcome = "unchanged" // equal already
+	OutcomeCreated   Outcome = "created"
+	OutcomeUpdated   Outcome = "updated"
+	OutcomeConflict  Outcome = "conflict" // the destination changed since the plan; reported
+	OutcomeKept      Outcome = "kept"     // a conflict resolved for the destination
+	OutcomeSkipped   Outcome = "skipped"  // missing in source: never deleted
+	OutcomeFailed    Outcome = "failed"
+	OutcomeDeleted   Outcome = "deleted" // cleanup
+)
+
+// ConflictPolicy says what Apply does when the destination changed between
+// the plan and the write.
+type ConflictPolicy int
+
+const (
+	// SkipAndReport leaves the destination alone and reports the conflict (default).
+	SkipAndReport ConflictPolicy = iota
+	// SourceWins re-reads the destination and writes the source over it.
+	SourceWins
+	// DestinationWins leaves the destination alone, counted as kept.
+	DestinationWins
+)
+
+// Progress is reported as work proceeds.
+type Progress struct {
+	Done    int64
+	Total   int64 // 0 when unknown (see Options.Total)
+	Elapsed time.Duration
+	Rate    float64       // worksets per second
+	ETA     time.Duration // 0 when Total is unknown
+}
+
+// Failure is one workset that could not be processed.
+type Failure struct {
+	WorksetID string `json:"workset_id"`
+	Err       string `json:"error"`
+}
+
+// Result counts what a run saw and did.
+type Result struct {
+	Seen     int64             `json:"seen"`
+	Kinds    map[Kind]int64    `json:"kinds"`
+	Outcomes map[Outcome]int64 `json:"outcomes,omitempty"`
+	Failures []Failure         `json:"failures,omitempty"`
+	Elapsed  time.Duration     `json:"elapsed_ns"`
+}
+
+// Discrepancies is the number of worksets that are not equal.
+func (r *Result) Discrepancies() int64 { return r.Seen - r.Kinds[Equal] }
+
+// Options configure a Migrator.
+type Options struct {
+	// Concurrency is the number of workers (default 16).
+	Concurrency int
+	// BatchSize is the number of worksets a worker reads from the destination
+	// at once (default 100, the BatchGetItem limit).
+	BatchSize int
+	// OnConflict is the conflict policy (default SkipAndReport).
+	OnConflict ConflictPolicy
+	// Marker is merged into the metadata of records Apply creates, and ignored
+	// when comparing (default {"migrated_from_s3": true}, the guide's marker;
+	// set an empty map for none).
+	Marker map[string]any
+	// Reason is the history reason of the writes (default "Migrated from S3
+	// sentinel files", the guide's).
+	Reason string
+	// DetectMissingInSource also reports destination records the source lacks
+	// (keeps every source ID in memory).
+	DetectMissingInSource bool
+	// MaxRetries bounds the retries of a transient failure (default 5), with
+	// exponential backoff from RetryBase (default 50ms).
+	MaxRetries int
+	RetryBase  time.Duration
+	// Total, when known, lets Progress report an ETA.
+	Total int64
+	// OnProgress is called at most every ProgressEvery (default 1s) and at the end.
+	OnProgress    func(Progress)
+	ProgressEvery time.Duration
+	// Logger (default: discarded).
+	Logger *slog.Logger
+}
+
+// DefaultReason is the guide's history reason for migrated records.
+const DefaultReason = "Migrated from S3 sentinel files"
+
+// Migrator reconciles a source and a destination store.
+type Migrator struct {
+	src, dst workset.StateStore
+	opts     Options
+	ignore   []string
+}
+
+// New returns a Migrator from source to destination.
+func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Migrator, error) {
+	o := Options{Concurrency: 16, BatchSize: 100, MaxRetries: 5, RetryBase: 50 * time.Millisecond,
+		Reason: DefaultReason, ProgressEvery: time.Second, Marker: map[string]any{"migrated_from_s3": true}}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case source == nil || destination == nil:
+		return nil, fmt.Errorf("%w: migrate: source and destination are required", workset.ErrInvalidInput)
+	case o.Concurrency < 1 || o.BatchSize < 1:
+		return nil, fmt.Errorf("%w: migrate: Concurrency and BatchSize must be at least 1", workset.ErrInvalidInput)
+	case o.MaxRetries < 0 || o.RetryBase <= 0 || o.ProgressEvery <= 0:
+		return nil, fmt.Errorf("%w: migrate: negative MaxRetries or non-positive RetryBase/ProgressEvery", workset.ErrInvalidInput)
+	case o.OnConflict < SkipAndReport || o.OnConflict > DestinationWins:
+		return nil, fmt.Errorf("%w: migrate: unknown conflict policy %d", workset.ErrInvalidInput, o.OnConflict)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Migrator{src: source, dst: destination, opts: o}
+	for k := range o.Marker {
+		m.ignore = append(m.ignore, k)
+	}
+	return m, nil
+}
+
+// Plan compares the stores without writing and calls emit (serially) for every
+// difference, equal ones included.
+func (m *Migrator) Plan(ctx context.Context, emit func(Difference) error) (*Result, error) {
+	return m.run(ctx, false, emit)
+}
+
+// Apply makes the destination match the source and calls emit (serially, may
+// be nil) with each difference and what was done about it.
+func (m *Migrator) Apply(ctx context.Context, emit func(Difference, Outcome) error) (*Result, error) {
+	return m.run(ctx, true, func(d Difference) error {
+		if emit == nil {
+			return nil
+		}
+		return emit(d, d.outcome)
+	})
+}
+
+// Verify is Plan with missing-in-source detection; the result's
+// Discrepancies is zero when the migration is complete. emit may be nil.
+func (m *Migrator) Verify(ctx context.Context, emit func(Difference) error) (*Result, error) {
+	v := *m
+	v.opts.DetectMissingInSource = true
+	if emit == nil {
+		emit = func(Difference) error { return nil }
+	}
+	return v.run(ctx, false, emit)
+}
+
+// Reverse returns a Migrator with source and destination swapped, for
+// rollback (DynamoDB state rebuilt as sentinels).
+func (m *Migrator) Reverse() *Migrator {
+	r := *m
+	r.src, r.dst = m.dst, m.src
+	return &r
+}
+
+func (m *Migrator) compare(src, dst *workset.Workset) Difference {
+	d := Difference{WorksetID: src.ID, Kind: Equal, SourceState: src.State, source: src, dest: dst}
+	if dst == nil {
+		d.Kind = MissingInDestination
+		return d
+	}
+	d.DestState, d.DestVersion = dst.State, dst.Version
+	sc, dc := m.src.Capabilities(), m.dst.Capabilities()
+	d.Fields = workset.DiffFields(workset.Project(src, m.ignore, sc, dc), workset.Project(dst, m.ignore, sc, dc))
+	switch {
+	case slices.Contains(d.Fields, "state"):
+		d.Kind = StateDiffers
+	case len(d.Fields) > 0:
+		d.Kind = FieldsDiffer
+	}
+	return d
+}
+
+// run is the pipeline: one producer scanning the source in batches, workers
+// reading the destination per batch, comparing and (when applying) writing.
+func (m *Migrator) run(ctx context.Context, apply bool, emit func(Difference) error) (*Result, error) {
+	start := time.Now()
+	res := &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}
+	var mu sync.Mutex // guards res, emit and progress
+	lastProgress := start
+	report := func(final bool) {
+		if m.opts.OnProgress == nil || (!final && time.Since(lastProgress) < m.opts.ProgressEvery) {
+			return
+		}
+		lastProgress = time.Now()
+		p := Progress{Done: res.Seen, Total: m.opts.Total, Elapsed: time.Since(start)}
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.Rate = float64(p.Done) / s
+		}
+		if p.Total > p.Done && p.Rate > 0 {
+			p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
+		}
+		m.opts.OnProgress(p)
+	}
+	record := func(d Difference) error {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Seen++
+		res.Kinds[d.Kind]++
+		if apply {
+			res.Outcomes[d.outcome]++
+			if d.outcome == OutcomeFailed {
+				res.Failures = append(res.Failures, Failure{WorksetID: d.WorksetID, Err: d.err.Error()})
+			}
+		}
+		report(false)
+		return emit(d)
+	}
+
+	var seenMu sync.Mutex
+	var seen map[string]bool
+	if m.opts.DetectMissingInSource {
+		seen = make(map[string]bool)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan []*workset.Workset, m.opts.Concurrency)
+	g.Go(func() error {
+		defer close(batches)
+		batch := make([]*workset.Workset, 0, m.opts.BatchSize)
+		for w, err := range workset.Scan(gctx, m.src, workset.ListQuery{}) {
+			if err != nil {
+				return fmt.Errorf("migrate: reading the source: %w", err)
+			}
+			if seen != nil {
+				seenMu.Lock()
+				seen[w.ID] = true
+				seenMu.Unlock()
+			}
+			batch = append(batch, w)
+			if len(batch) == m.opts.BatchSize {
+				select {
+				case batches <- batch:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				batch = make([]*workset.Workset, 0, m.opts.BatchSize)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for range m.opts.Concurrency {
+		g.Go(func() error {
+			for batch := range batches {
+				dsts, err := m.readDest(gctx, batch)
+				if err != nil {
+					return fmt.Errorf("migrate: reading the destination: %w", err)
+				}
+				for _, w := range batch {
+					d := m.compare(w, dsts[w.ID])
+					if apply {
+						d.outcome, d.err = m.applyOne(gctx, d)
+					}
+					if err := record(d); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	if seen != nil {
+		for w, err := range workset.Scan(ctx, m.dst, workset.ListQuery{}) {
+			if err != nil {
+				return res, fmt.Errorf("migrate: reading the destination: %w", err)
+			}
+			if !seen[w.ID] {
+				d := Difference{WorksetID: w.ID, Kind: MissingInSource, DestState: w.State, DestVersion: w.Version, outcome: OutcomeSkipped}
+				if err := record(d); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
+	mu.Lock()
+	res.Elapsed = time.Since(start)
+	report(true)
+	mu.Unlock()
+	if !apply {
+		res.Outcomes = nil
+	}
+	return res, nil
+}
+
+// readDest reads the destination records of a batch (absent IDs are missing).
+func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[string]*workset.Workset, error) {
+	ids := make([]string, len(batch))
+	for i, w := range batch {
+		ids[i] = w.ID
+	}
+	if bg, ok := m.dst.(workset.BatchGetter); ok {
+		var out map[string]*workset.Workset
+		err := m.retry(ctx, func() (err error) { out, err = bg.GetMany(ctx, ids); return err })
+		return out, err
+	}
+	out := make(map[string]*workset.Workset, len(ids))
+	for _, id := range ids {
+		var w *workset.Workset
+		err := m.retry(ctx, func() (err error) { w, err = m.dst.Get(ctx, id); return err })
+		switch {
+		case errors.Is(err, workset.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			out[id] = w
+		}
+	}
+	return out, nil
+}
+
+// permanent are the errors a retry cannot fix.
+func permanent(err error) bool {
+	for _, e := range []error{workset.ErrNotFound, workset.ErrAlreadyExists, workset.ErrConflict, workset.ErrInvalidTransition,
+		workset.ErrLockHeld, workset.ErrLeaseLost, workset.ErrInvalidInput, workset.ErrUnsupported, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// retry runs fn, retrying transient failures with exponential backoff (the
+// SDKs retry throttling themselves first; this slows the run further instead of
+// failing it).
+func (m *Migrator) retry(ctx context.Context, fn func() error) error {
+	delay := m.opts.RetryBase
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || permanent(err) || attempt >= m.opts.MaxRetries {
+			return err
+		}
+		m.opts.Logger.DebugContext(ctx, "retrying after a transient failure", "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}

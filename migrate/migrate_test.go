@@ -1,0 +1,229 @@
+package migrate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/migrate"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
+)
+
+func mem(t testing.TB) *memstore.Store {
+	s, err := memstore.New(func(o *memstore.Options) { o.Clock = storetest.NewClock(storetest.Start) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// counting counts the writes that reach a store.
+type counting struct {
+	workset.StateStore
+	imports atomic.Int64
+	// before, when set, runs before each Import (a concurrent monitor).
+	before func(id string)
+}
+
+func (c *counting) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	c.imports.Add(1)
+	if c.before != nil {
+		c.before(req.Workset.ID)
+	}
+	return c.StateStore.(workset.Importer).Import(ctx, req)
+}
+
+func (c *counting) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+	return c.StateStore.(workset.BatchGetter).GetMany(ctx, ids)
+}
+
+func seed(t *testing.T, s workset.StateStore, n int, to func(i int) workset.State) {
+	t.Helper()
+	ctx := t.Context()
+	for i := range n {
+		id := fmt.Sprintf("ws-%04d", i)
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id, Priority: workset.Priorities()[i%3]}); err != nil {
+			t.Fatal(err)
+		}
+		if st := to(i); st != workset.StateReady {
+			if _, err := s.Transition(ctx, workset.TransitionRequest{ID: id, To: st, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestPlanApplyVerifyRerun(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src, inner := mem(t), mem(t)
+	dst := &counting{StateStore: inner}
+	states := []workset.State{workset.StateReady, workset.StateComplete, workset.StateError, workset.StateInProgress}
+	seed(t, src, 250, func(i int) workset.State { return states[i%4] })
+	// The destination already has some: equal, a different state, an extra.
+	seed(t, inner, 20, func(i int) workset.State {
+		if i%2 == 0 {
+			return states[i%4]
+		}
+		return workset.StateIgnored
+	})
+	if _, err := inner.Register(ctx, workset.RegisterRequest{ID: "only-in-dest"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrate.New(src, dst, func(o *migrate.Options) { o.Concurrency, o.BatchSize = 4, 7 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []migrate.Difference
+	var mu sync.Mutex
+	res, err := m.Plan(ctx, func(d migrate.Difference) error { mu.Lock(); plan = append(plan, d); mu.Unlock(); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dst.imports.Load() != 0 {
+		t.Fatal("Plan wrote")
+	}
+	if res.Seen != 250 || res.Kinds[migrate.MissingInDestination] != 230 || res.Kinds[migrate.Equal] != 10 || res.Kinds[migrate.StateDiffers] != 10 {
+		t.Fatalf("plan kinds %+v (seen %d)", res.Kinds, res.Seen)
+	}
+	res, err = m.Apply(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcomes[migrate.OutcomeCreated] != 230 || res.Outcomes[migrate.OutcomeUpdated] != 10 || len(res.Failures) != 0 {
+		t.Fatalf("apply outcomes %+v, failures %v", res.Outcomes, res.Failures)
+	}
+	w, _ := inner.Get(ctx, "ws-0100")
+	if w.Metadata["migrated_from_s3"] != true || w.Priority != workset.PriorityNormal && w.Priority != workset.Priorities()[100%3] {
+		t.Errorf("migrated record %+v", w)
+	}
+	if w.History[len(w.History)-1].Reason != migrate.DefaultReason {
+		t.Errorf("history %+v", w.History)
+	}
+	// A rerun writes nothing.
+	before := dst.imports.Load()
+	res, err = m.Apply(ctx, nil)
+	if err != nil || dst.imports.Load() != before || res.Outcomes[migrate.OutcomeUnchanged] != 250 {
+		t.Fatalf("rerun: %+v, %v, %d writes", res, err, dst.imports.Load()-before)
+	}
+	res, err = m.Verify(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Discrepancies() != 1 || res.Kinds[migrate.MissingInSource] != 1 {
+		t.Errorf("verify: %+v", res.Kinds)
+	}
+}
+
+// A destination changed between the plan and the write is never overwritten
+// under SkipAndReport; the policies resolve it otherwise.
+func TestConflictPolicies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy migrate.ConflictPolicy
+		want   migrate.Outcome
+		final  workset.State
+	}{
+		{migrate.SkipAndReport, migrate.OutcomeConflict, workset.StateFailed},
+		{migrate.DestinationWins, migrate.OutcomeKept, workset.StateFailed},
+		{migrate.SourceWins, migrate.OutcomeUpdated, workset.StateComplete},
+	} {
+		t.Run(fmt.Sprint(tc.policy), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			src, inner := mem(t), mem(t)
+			seed(t, src, 3, func(int) workset.State { return workset.StateComplete })
+			seed(t, inner, 3, func(int) workset.State { return workset.StateInProgress })
+			monitor := func(id string) { // a live monitor moves the record first
+				inner.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateFailed, Reason: "monitor"})
+			}
+			dst := &counting{StateStore: inner, before: monitor}
+			m, _ := migrate.New(src, dst, func(o *migrate.Options) { o.OnConflict = tc.policy })
+			res, err := m.Apply(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcomes[tc.want] != 3 {
+				t.Errorf("outcomes %+v, want 3 × %s", res.Outcomes, tc.want)
+			}
+			for i := range 3 {
+				w, _ := inner.Get(ctx, fmt.Sprintf("ws-%04d", i))
+				if w.State != tc.final {
+					t.Errorf("%s ended %s, want %s", w.ID, w.State, tc.final)
+				}
+			}
+		})
+	}
+}
+
+// Transient failures are retried; permanent ones are reported per workset.
+type flaky struct {
+	workset.StateStore
+	n atomic.Int64
+}
+
+func (f *flaky) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	if f.n.Add(1)%3 != 0 {
+		return nil, errors.New("503 SlowDown")
+	}
+	if req.Workset.ID == "ws-0004" {
+		return nil, fmt.Errorf("%w: bad record", workset.ErrInvalidInput)
+	}
+	return f.StateStore.(workset.Importer).Import(ctx, req)
+}
+
+func TestRetriesAndFailures(t *testing.T) {
+	t.Parallel()
+	src, inner := mem(t), mem(t)
+	seed(t, src, 6, func(int) workset.State { return workset.StateReady })
+	var last migrate.Progress
+	m, _ := migrate.New(src, &flaky{StateStore: inner}, func(o *migrate.Options) {
+		o.Concurrency, o.RetryBase, o.Total = 1, time.Millisecond, 6
+		o.OnProgress = func(p migrate.Progress) { last = p }
+	})
+	res, err := m.Apply(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcomes[migrate.OutcomeCreated] != 5 || len(res.Failures) != 1 || res.Failures[0].WorksetID != "ws-0004" {
+		t.Fatalf("outcomes %+v failures %+v", res.Outcomes, res.Failures)
+	}
+	if last.Done != 6 || last.Total != 6 {
+		t.Errorf("final progress %+v", last)
+	}
+}
+
+func TestCleanupOnlyVerified(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src, dst := mem(t), mem(t)
+	seed(t, src, 10, func(int) workset.State { return workset.StateComplete })
+	m, _ := migrate.New(src, dst)
+	if _, err := m.Apply(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst.Transition(ctx, workset.TransitionRequest{ID: "ws-0003", To: workset.StateReady, Force: true}) // now differs
+	res, err := m.Cleanup(ctx, true, nil)
+	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 9 {
+		t.Fatalf("dry run: %+v, %v", res, err)
+	}
+	if _, err := src.Get(ctx, "ws-0000"); err != nil {
+		t.Fatal("dry run deleted")
+	}
+	res, err = m.Cleanup(ctx, false, nil)
+	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 9 {
+		t.Fatalf("cleanup: %+v, %v", res, err)
+	}
+	if _, err := src.Get(ctx, "ws-0003"); err != nil {
+		t.Errorf("cleanup deleted an unverified workset: %v", err)
+	}
+	if _, err := src.Get(ctx, "ws-0000"); !errors.Is(err, workset.ErrNotFound) {
+		t.Errorf("cleanup kept a verified workset: %v", err)
+	}
+}
