@@ -3,9 +3,16 @@
 //
 //	go run ./examples/quickstart
 //
-// It registers worksets, claims them in priority order the way a monitor does,
-// moves them through their states, shows a refused transition and a lease
+// Part one registers worksets, claims them in priority order the way a monitor
+// does, moves them through their states, shows a refused transition and a lease
 // takeover, and prints each workset's audit history.
+//
+// Part two is the migration: it seeds a legacy sentinel layout in a temporary
+// directory, plans (dry run), applies and verifies the migration into the new
+// store, switches a DualWriter to the new-authoritative phase while a simulated
+// monitor keeps working, rolls a change back into the sentinels, and ends with
+// a cleanup dry run. (In production the new store is dynamostore and the
+// bucket is sentinel.NewS3Bucket; everything else is the same code.)
 package main
 
 import (
@@ -23,10 +30,23 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	if err := both(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
+}
+
+// both runs the two parts, the second in a temporary directory it removes.
+func both(ctx context.Context, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "worksetstate-quickstart-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := run(ctx, out); err != nil {
+		return err
+	}
+	return migration(ctx, out, dir)
 }
 
 func run(ctx context.Context, out io.Writer) error {

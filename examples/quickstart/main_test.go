@@ -7,7 +7,7 @@ import (
 
 func TestQuickstart(t *testing.T) {
 	var b strings.Builder
-	if err := run(t.Context(), &b); err != nil {
+	if err := both(t.Context(), &b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -19,6 +19,16 @@ func TestQuickstart(t *testing.T) {
 		"took over with token 2 (was 1)",
 		"lease lost",
 		"ws-003   09:27  complete     finished by monitor-a",
+		"8 missing in the new store; by state: ready 4, locked 1, complete 2, error 1",
+		"created 8, failed 0",
+		"unchanged 8",
+		"discrepancies: 0",
+		"[legacy-primary] processed ws-107",
+		"[new-primary] processed ws-108",
+		"ws-108 sentinels now: _COMPLETE",
+		"divergences: 0",
+		"updated 1; ws-101 sentinels now: _IGNORED",
+		"would delete the sentinels of 8 verified worksets",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
