@@ -27,3 +27,11 @@ staticcheck: $(STATICCHECK)
 
 $(STATICCHECK):
 	GOBIN=$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# make bench  the side-by-side migration benchmark (see BENCHMARKS.md) and the
+#             Go benchmarks of the hot paths. BENCHFLAGS go to the harness.
+BENCHFLAGS ?=
+.PHONY: bench
+bench:
+	$(GO) run ./internal/migratebench -cache $(CACHE) $(BENCHFLAGS)
+	$(GO) run ./internal/withservers -cache $(CACHE) -- $(GO) test -run '^$$' -bench . -benchmem ./...

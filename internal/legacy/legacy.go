@@ -66,10 +66,28 @@ var combos = []struct {
 // legacy bodies seen in the wild.
 var bodies = []string{"", "2024-01-15T10:00:00Z", "2024-01-15T10:00:00.123456+00:00", "2024-01-15T10:00:00Z\tbwa exited 137", "claimed by ops for re-run"}
 
+// Options vary a seeded layout.
+type Options struct {
+	// GuideOnly keeps to the four states the guide's script reads (READY,
+	// LOCKED, COMPLETE, ERROR), so that its precedence and the naming's agree.
+	GuideOnly bool
+	// NoDecoys leaves out sentinel names in subfolders (which the guide's script
+	// wrongly counts).
+	NoDecoys bool
+}
+
 // Seed writes n worksets under root with the naming's object names, using up
 // to 16 parallel writes. IDs are ws-00000, ws-00001, ... The same seed gives
 // the same layout.
 func Seed(ctx context.Context, b sentinel.Bucket, root string, naming sentinel.Naming, n int, seed uint64) (Layout, error) {
+	return SeedWith(ctx, b, root, naming, n, seed, Options{})
+}
+
+// guideStates are the states the guide's script tells apart.
+var guideStates = []workset.State{workset.StateReady, workset.StateLocked, workset.StateComplete, workset.StateError}
+
+// SeedWith is Seed with options.
+func SeedWith(ctx context.Context, b sentinel.Bucket, root string, naming sentinel.Naming, n int, seed uint64, opt Options) (Layout, error) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	total := 0
 	for _, c := range combos {
@@ -90,6 +108,9 @@ func Seed(ctx context.Context, b sentinel.Bucket, root string, naming sentinel.N
 			}
 			r -= c.weight
 		}
+		if opt.GuideOnly {
+			states = slices.DeleteFunc(slices.Clone(states), func(s workset.State) bool { return !slices.Contains(guideStates, s) })
+		}
 		w := Workset{ID: id, Sentinels: states}
 		best := len(naming.Precedence)
 		for _, st := range states {
@@ -101,7 +122,7 @@ func Seed(ctx context.Context, b sentinel.Bucket, root string, naming sentinel.N
 		// Data: a sample sheet beside the sentinels, reads in a subfolder, and
 		// now and then a decoy sentinel name in a subfolder.
 		objs = append(objs, obj{p + "samples.tsv", "sample\tpath\n"}, obj{p + "data/reads_R1.fastq.gz", "@r1"})
-		if i%7 == 0 {
+		if i%7 == 0 && !opt.NoDecoys {
 			objs = append(objs, obj{p + "data/" + naming.Names[workset.StateComplete], ""}, obj{p + "results/" + naming.Names[workset.StateError], ""})
 		}
 		l.Worksets = append(l.Worksets, w)

@@ -19,7 +19,7 @@ const skew = 500 * time.Millisecond
 
 // newStore creates a fresh table on the test server and a store over it whose
 // requests are counted.
-func newStore(t *testing.T, clock workset.Clock, optFns ...func(*dynamostore.Options)) (*dynamostore.Store, *transport.Counter, *dynamodb.Client) {
+func newStore(t testing.TB, clock workset.Clock, optFns ...func(*dynamostore.Options)) (*dynamostore.Store, *transport.Counter, *dynamodb.Client) {
 	t.Helper()
 	counter := &transport.Counter{}
 	client := testenv.DynamoDB(t, func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: counter} })
