@@ -12,6 +12,19 @@ TESTFLAGS   ?= -race -count=1 -timeout 20m
 
 test: check
 	$(GO) run ./internal/withservers -cache $(CACHE) -- $(GO) test $(TESTFLAGS) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+
+# make fuzz   runs every fuzz target for FUZZTIME (make test runs each for 2s).
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./workset:FuzzParseStateAndPriority ./workset:FuzzParseTime ./workset:FuzzValidateID \
+	./workset/dynamostore:FuzzDecodeItem ./sentinel:FuzzParseBody ./sentinel:FuzzListingKeys
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 check: fmt-check vet staticcheck
 

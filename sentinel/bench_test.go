@@ -69,3 +69,8 @@ func BenchmarkDeriveListing(b *testing.B) {
 		}
 	}
 }
+
+// Get reports every object missing: the listing has no bodies.
+func (l *listing) Get(context.Context, string) ([]byte, string, error) {
+	return nil, "", sentinel.ErrObjectNotFound
+}

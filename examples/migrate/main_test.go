@@ -159,13 +159,23 @@ func TestIAMPolicyCoversTheCallsMade(t *testing.T) { // not parallel: it sets th
 	if code := run(ctx, append([]string{"apply", "--create-table"}, flags...), &stdout, &stderr, hc); code != 0 {
 		t.Fatalf("apply: %d %s", code, stderr.String())
 	}
-	// Move one workset on in DynamoDB, so rollback has a sentinel to rewrite.
+	// A legacy monitor moves one workset on, so a second apply updates
+	// DynamoDB; then DynamoDB moves another on, so rollback rewrites a sentinel.
 	ddb, _ := dynamostore.New(testenv.DynamoDB(t), table)
-	page, err := ddb.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 1})
-	if err != nil || len(page.Worksets) == 0 {
-		t.Fatalf("no ready workset: %v", err)
+	page, err := ddb.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 2})
+	if err != nil || len(page.Worksets) < 2 {
+		t.Fatalf("no ready worksets: %v", err)
 	}
-	if _, err := ddb.Transition(ctx, workset.TransitionRequest{ID: page.Worksets[0].ID, To: workset.StateInProgress}); err != nil {
+	s3c := testenv.S3(t)
+	bkt, _ := sentinel.NewS3Bucket(s3c, flags[1])
+	legacyStore, _ := sentinel.New(bkt, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	if _, err := legacyStore.Transition(ctx, workset.TransitionRequest{ID: page.Worksets[0].ID, To: workset.StateInProgress}); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(ctx, append([]string{"apply"}, flags...), &stdout, &stderr, hc); code != 0 {
+		t.Fatalf("second apply: %d %s", code, stderr.String())
+	}
+	if _, err := ddb.Transition(ctx, workset.TransitionRequest{ID: page.Worksets[1].ID, To: workset.StateInProgress}); err != nil {
 		t.Fatal(err)
 	}
 	for _, cmd := range [][]string{{"rollback"}, {"verify"}, {"cleanup"}} {

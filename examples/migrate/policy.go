@@ -8,7 +8,7 @@ import (
 
 // policyActions are the API actions the migration CLI calls, per service.
 var (
-	dynamoActions = []string{"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"}
+	dynamoActions = []string{"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"}
 	s3ObjectActs  = []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}
 )
 

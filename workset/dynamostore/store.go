@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,17 +247,24 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	return w, nil
 }
 
-// update runs one conditional UpdateItem returning the new item. ok is false
-// when the condition was not met.
+// update runs one conditional UpdateItem returning the new item, with the
+// well-formedness guard added to cond. ok is false when the condition was not
+// met.
 func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*workset.Workset, bool, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		return nil, false, fmt.Errorf("dynamostore: building update for %s: %w", id, err)
 	}
+	names, values := expr.Names(), expr.Values()
+	if values == nil {
+		values = make(map[string]types.AttributeValue, len(wellFormedValues))
+	}
+	maps.Copy(names, wellFormedNames)
+	maps.Copy(values, wellFormedValues)
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(id),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		UpdateExpression: expr.Update(), ConditionExpression: aws.String("(" + *expr.Condition() + ") AND " + wellFormedGuard),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValues: types.ReturnValueAllNew,
 	})
 	if isCondFailed(err) {
@@ -303,6 +311,28 @@ func (s *Store) write(ctx context.Context, id, op string, upd expression.UpdateB
 		cond = pinned(cur, r)
 	}
 }
+
+// wellFormedGuard holds when the attributes the store decodes have the types
+// it expects and its timestamps at least have a timestamp's length, so that a
+// write does not land on an item a read would refuse (one written by another
+// tool, say); the refused write is then read, and the read names the bad
+// attribute. It is a constant, written flat: emulators such as dynalite parse
+// deeply parenthesised conditions (as the expression builder nests them)
+// hundreds of times slower.
+const wellFormedGuard = `(attribute_not_exists(#wf_h) OR attribute_type(#wf_h, :wf_L) OR attribute_type(#wf_h, :wf_NULL))` +
+	` AND (attribute_not_exists(#wf_m) OR attribute_type(#wf_m, :wf_M) OR attribute_type(#wf_m, :wf_NULL))` +
+	` AND (attribute_not_exists(#wf_x) OR attribute_type(#wf_x, :wf_M) OR attribute_type(#wf_x, :wf_NULL))` +
+	` AND (attribute_not_exists(#wf_v) OR attribute_type(#wf_v, :wf_N))` +
+	` AND (attribute_not_exists(#wf_t) OR attribute_type(#wf_t, :wf_N))` +
+	` AND (attribute_not_exists(#wf_c) OR size(#wf_c) BETWEEN :wf_min AND :wf_max)` +
+	` AND (attribute_not_exists(#wf_u) OR size(#wf_u) BETWEEN :wf_min AND :wf_max)`
+
+var (
+	wellFormedNames = map[string]string{"#wf_h": attrHistory, "#wf_m": attrMetadata, "#wf_x": attrMetrics,
+		"#wf_v": attrVersion, "#wf_t": attrLeaseToken, "#wf_c": attrCreatedAt, "#wf_u": attrUpdatedAt}
+	wellFormedValues = map[string]types.AttributeValue{":wf_L": sv("L"), ":wf_M": sv("M"), ":wf_N": sv("N"),
+		":wf_NULL": sv("NULL"), ":wf_min": nv(19), ":wf_max": nv(35)}
+)
 
 // stamp adds what every write sets: version+1, updated_at and last_op.
 func stamp(upd expression.UpdateBuilder, now time.Time, op string) expression.UpdateBuilder {
