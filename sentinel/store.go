@@ -445,9 +445,10 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 				return
 			}
 			for _, o := range out.Objects {
-				id, name, ok := strings.Cut(o.Key[len(s.opts.Root):], "/")
-				if !ok || id == "" || name == "" {
-					continue // an object at the root level, or a folder marker
+				rest, under := strings.CutPrefix(o.Key, s.opts.Root)
+				id, name, ok := strings.Cut(rest, "/")
+				if !under || !ok || id == "" || name == "" {
+					continue // outside Root (a Bucket listing too much), at the root level, or a folder marker
 				}
 				if workset.ValidateID(id) != nil {
 					s.opts.Logger.WarnContext(ctx, "skipping a folder whose name is not a valid workset ID", "prefix", s.opts.Root+id+"/")

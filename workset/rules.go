@@ -97,6 +97,12 @@ func ApplyTransition(w *Workset, req TransitionRequest, now time.Time) {
 	if req.Metrics != nil {
 		w.Metrics = CloneMap(req.Metrics)
 	}
+	if req.FailedStep != "" {
+		w.FailedStep = req.FailedStep
+	}
+	if req.Retry != nil {
+		w.RetryCount, w.RetryAfter = req.Retry.Count, TruncateTime(req.Retry.After)
+	}
 	w.History = append(w.History, HistoryEntryFor(req, now))
 }
 

@@ -81,6 +81,8 @@ type Capabilities struct {
 	Location bool
 	// Durable: data survives the process.
 	Durable bool
+	// Retries: retry counts and times are stored (see RecordFailure).
+	Retries bool
 }
 
 // ImportRequest writes a complete record as it is (for migration and rollback).

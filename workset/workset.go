@@ -60,6 +60,16 @@ type Workset struct {
 	ClusterName   string
 	Metrics       map[string]any
 
+	// RetryCount is how many retryable failures were recorded (retry_count).
+	RetryCount int
+	// RetryAfter is when a retrying workset may run again (zero: at once).
+	RetryAfter time.Time
+	// FailedStep names the pipeline step that failed last (failed_step).
+	FailedStep string
+	// MaxRetries overrides DefaultMaxRetries for this workset when positive
+	// (the deployed max_retries attribute).
+	MaxRetries int
+
 	// Attributes holds attributes this SDK does not model (written by other tools,
 	// such as customer_id or retry_count). Stores never drop them on update.
 	// Values are JSON-like: string, float64/int64, bool, nil, []any, map[string]any.
@@ -205,6 +215,15 @@ type TransitionRequest struct {
 	ErrorCategory ErrorCategory
 	ClusterName   string
 	Metrics       map[string]any
+	FailedStep    string
+	// Retry, when set, sets the retry count and time (RecordFailure uses it).
+	Retry *RetryInfo
+}
+
+// RetryInfo is the retry bookkeeping a transition sets.
+type RetryInfo struct {
+	Count int
+	After time.Time
 }
 
 // Normalize validates r.
@@ -223,6 +242,9 @@ func (r *TransitionRequest) Normalize() error {
 	}
 	if !r.ErrorCategory.Valid() {
 		return invalid("workset %s: unknown error category %q", r.ID, r.ErrorCategory)
+	}
+	if r.Retry != nil && r.Retry.Count < 0 {
+		return invalid("workset %s: negative retry count %d", r.ID, r.Retry.Count)
 	}
 	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
 		return invalid("workset %s: lease is for workset %q owner %q", r.ID, r.Lease.WorksetID, r.Lease.Owner)
@@ -297,6 +319,7 @@ var modeled = map[string]bool{
 	"lock_owner": true, "lock_acquired_at": true, "lock_expires_at": true,
 	"error_details": true, "error_category": true, "cluster_name": true, "metrics": true,
 	"version": true, "lease_token": true, "lease_expires_ms": true, "last_op": true,
+	"retry_count": true, "retry_after": true, "failed_step": true, "max_retries": true,
 }
 
 // IsModeledAttribute reports whether name is an attribute the SDK manages itself

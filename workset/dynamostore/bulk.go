@@ -87,7 +87,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	for k, v := range opt {
 		upd = upd.Set(expression.Name(k), expression.Value(v))
 	}
-	for _, k := range []string{attrErrorDetails, attrErrorCategory, attrClusterName, attrMetadata, attrMetrics} {
+	for _, k := range []string{attrErrorDetails, attrErrorCategory, attrClusterName, attrMetadata, attrMetrics, attrRetryCount, attrRetryAfter, attrFailedStep} {
 		if _, set := opt[k]; !set {
 			upd = upd.Remove(expression.Name(k))
 		}

@@ -103,10 +103,16 @@ func TestDeployedItemsReadAndSurvive(t *testing.T) {
 	if d := cmp.Diff(wantMeta, w.Metadata); d != "" {
 		t.Errorf("metadata (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff(map[string]any{"customer_id": "cust-1", "retry_count": 2.0, "retry_after": nil}, w.Attributes); d != "" {
+	if d := cmp.Diff(map[string]any{"customer_id": "cust-1"}, w.Attributes); d != "" {
 		t.Errorf("attributes (-want +got):\n%s", d)
 	}
+	if w.RetryCount != 2 || !w.RetryAfter.IsZero() {
+		t.Errorf("retry_count %d, retry_after %v; want 2 and none", w.RetryCount, w.RetryAfter)
+	}
 	w, _ = st.Get(ctx, "py-2")
+	if w.FailedStep != "align" {
+		t.Errorf("failed_step %q", w.FailedStep)
+	}
 	if len(w.History) != 3 || w.History[1].ErrorCategory != workset.CategoryTransient || w.ErrorCategory != workset.CategoryTransient {
 		t.Errorf("py-2 history/category: %+v / %s", w.History, w.ErrorCategory)
 	}

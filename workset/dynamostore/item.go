@@ -38,6 +38,11 @@ const (
 	attrClusterName    = "cluster_name"
 	attrMetrics        = "metrics"
 
+	attrRetryCount = "retry_count"
+	attrRetryAfter = "retry_after"
+	attrFailedStep = "failed_step"
+	attrMaxRetries = "max_retries"
+
 	attrVersion        = "version"
 	attrLeaseToken     = "lease_token"
 	attrLeaseExpiresMs = "lease_expires_ms"
@@ -88,6 +93,19 @@ func decode(it item) (*workset.Workset, raw, error) {
 	w.Prefix, _ = str(it, attrPrefix)
 	w.ErrorDetails, _ = str(it, attrErrorDetails)
 	w.ClusterName, _ = str(it, attrClusterName)
+	w.FailedStep, _ = str(it, attrFailedStep)
+	if v, ok := it[attrRetryAfter].(*types.AttributeValueMemberS); ok && v.Value != "" {
+		if w.RetryAfter, err = workset.ParseTime(v.Value); err != nil {
+			return fail(attrRetryAfter, err)
+		}
+	}
+	for name, dst := range map[string]*int{attrRetryCount: &w.RetryCount, attrMaxRetries: &w.MaxRetries} {
+		n, _, err := num(it, name)
+		if err != nil {
+			return fail(name, err)
+		}
+		*dst = int(n)
+	}
 	if c, _ := str(it, attrErrorCategory); c != "" {
 		w.ErrorCategory = workset.ErrorCategory(c)
 	}
@@ -294,9 +312,18 @@ func encode(w *workset.Workset, op string) (item, error) {
 
 // encodeOptional adds the optional fields of w that are set.
 func encodeOptional(it item, w *workset.Workset) error {
-	for name, s := range map[string]string{attrErrorDetails: w.ErrorDetails, attrClusterName: w.ClusterName, attrErrorCategory: string(w.ErrorCategory)} {
+	for name, s := range map[string]string{attrErrorDetails: w.ErrorDetails, attrClusterName: w.ClusterName,
+		attrErrorCategory: string(w.ErrorCategory), attrFailedStep: w.FailedStep} {
 		if s != "" {
 			it[name] = sv(s)
+		}
+	}
+	if !w.RetryAfter.IsZero() {
+		it[attrRetryAfter] = sv(workset.FormatTime(w.RetryAfter))
+	}
+	for name, n := range map[string]int{attrRetryCount: w.RetryCount, attrMaxRetries: w.MaxRetries} {
+		if n > 0 {
+			it[name] = nv(int64(n))
 		}
 	}
 	for name, m := range map[string]map[string]any{attrMetadata: w.Metadata, attrMetrics: w.Metrics} {

@@ -137,7 +137,7 @@ func (s *Store) Table() string { return s.table }
 // Capabilities: everything, durably.
 func (s *Store) Capabilities() workset.Capabilities {
 	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
-		Versioning: true, Timestamps: true, Location: true, Durable: true}
+		Versioning: true, Timestamps: true, Location: true, Durable: true, Retries: true}
 }
 
 func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
@@ -449,7 +449,12 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 		Set(expression.Name(attrHistory), expression.ListAppend(
 			expression.IfNotExists(expression.Name(attrHistory), expression.Value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})),
 			expression.Value(entry)))
-	for name, v := range map[string]string{attrErrorDetails: req.ErrorDetails, attrErrorCategory: string(req.ErrorCategory), attrClusterName: req.ClusterName} {
+	if req.Retry != nil {
+		upd = upd.Set(expression.Name(attrRetryCount), expression.Value(req.Retry.Count)).
+			Set(expression.Name(attrRetryAfter), expression.Value(workset.FormatTime(req.Retry.After)))
+	}
+	for name, v := range map[string]string{attrErrorDetails: req.ErrorDetails, attrErrorCategory: string(req.ErrorCategory),
+		attrClusterName: req.ClusterName, attrFailedStep: req.FailedStep} {
 		if v != "" {
 			upd = upd.Set(expression.Name(name), expression.Value(v))
 		}

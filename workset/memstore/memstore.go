@@ -70,7 +70,7 @@ func New(optFns ...func(*Options)) (*Store, error) {
 // Capabilities: memstore keeps everything, but only in memory.
 func (s *Store) Capabilities() workset.Capabilities {
 	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
-		Versioning: true, Timestamps: true, Location: true, Durable: false}
+		Versioning: true, Timestamps: true, Location: true, Durable: false, Retries: true}
 }
 
 func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }

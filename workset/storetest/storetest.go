@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,8 @@ func Run(t *testing.T, h Harness) {
 		{"RaceTransition", testRaceTransition},
 		{"Import", testImport},
 		{"Delete", testDelete},
+		{"RecordFailure", testRecordFailure},
+		{"RecordFailureRace", testRecordFailureRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,7 +307,7 @@ func testTransitionInvalidInput(e *env) {
 func testMetadata(e *env) {
 	e.skipUnless(e.caps.Metadata, "metadata and extra attributes are not stored")
 	meta := map[string]any{"samples": float64(12), "name": "run 7", "nested": map[string]any{"ok": true, "list": []any{"a", float64(2)}}}
-	attrs := map[string]any{"customer_id": "cust-9", "retry_count": float64(2)}
+	attrs := map[string]any{"customer_id": "cust-9", "sample_count": float64(2)}
 	w, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-m", Metadata: meta, Attributes: attrs})
 	if err != nil {
 		e.t.Fatal(err)
@@ -740,5 +743,85 @@ func testDelete(e *env) {
 	wantErr(e.t, d.Delete(e.ctx, "ws-del", 0), workset.ErrNotFound, "second delete")
 	if got := e.collect(workset.ListQuery{Limit: 10}); len(got) != 0 {
 		e.t.Errorf("deleted workset still listed: %d", len(got))
+	}
+}
+
+func testRecordFailure(e *env) {
+	e.skipUnless(e.caps.Retries, "retry counts are not stored")
+	e.register("ws-f", "")
+	e.register("ws-p", "")
+	l, err := e.s.AcquireLease(e.ctx, "ws-f", "m", time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var last time.Time
+	for i := 1; i <= 4; i++ {
+		e.transition(workset.TransitionRequest{ID: "ws-f", To: workset.StateInProgress, Lease: l})
+		w, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-f", Lease: l, Category: workset.CategoryTransient, Step: "align", Details: "exit 137"}, e.clock.Now())
+		if err != nil {
+			e.t.Fatalf("failure %d: %v", i, err)
+		}
+		if i <= workset.DefaultMaxRetries {
+			if w.State != workset.StateRetrying || w.RetryCount != i || !w.RetryAfter.After(last) || w.FailedStep != "align" || w.ErrorCategory != workset.CategoryTransient {
+				e.t.Fatalf("failure %d: %s count %d after %v step %q", i, w.State, w.RetryCount, w.RetryAfter, w.FailedStep)
+			}
+			last = w.RetryAfter
+			// Not due before its time; due after.
+			for w, err := range workset.DueRetries(e.ctx, e.s, e.clock.Now()) {
+				if err != nil || w.ID == "ws-f" {
+					e.t.Fatalf("ws-f due before its retry time (%v)", err)
+				}
+			}
+			e.clock.Advance(workset.RetryDelay(i) + time.Second)
+			due := 0
+			for w, err := range workset.DueRetries(e.ctx, e.s, e.clock.Now()) {
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				if w.ID == "ws-f" {
+					due++
+				}
+			}
+			if due != 1 {
+				e.t.Fatalf("ws-f not due after its retry time")
+			}
+		} else if w.State != workset.StateFailed || w.RetryCount != workset.DefaultMaxRetries {
+			e.t.Fatalf("past the limit: %s count %d, want failed", w.State, w.RetryCount)
+		}
+	}
+	w, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now())
+	if err == nil {
+		e.t.Fatalf("ready -> failed should be refused by the graph, got %s", w.State)
+	}
+	e.transition(workset.TransitionRequest{ID: "ws-p", To: workset.StateInProgress})
+	if w, err = workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now()); err != nil || w.State != workset.StateFailed || w.RetryCount != 0 {
+		e.t.Fatalf("permanent failure: %+v, %v", w, err)
+	}
+	_, err = workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: "cosmic"}, e.clock.Now())
+	wantErr(e.t, err, workset.ErrInvalidInput, "unknown category")
+}
+
+// testRecordFailureRace: concurrent failures of one workset never lose an
+// increment.
+func testRecordFailureRace(e *env) {
+	e.skipUnless(e.caps.Retries && e.caps.Versioning, "retry counts are not stored")
+	e.register("ws-fr", "")
+	e.transition(workset.TransitionRequest{ID: "ws-fr", To: workset.StateInProgress})
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-fr", Category: workset.CategoryTransient}, e.clock.Now()); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	// in_progress -> retrying once; retrying -> retrying is refused by the graph,
+	// so exactly one failure applies and the count is 1.
+	if w := e.get("ws-fr"); ok.Load() != 1 || w.RetryCount != 1 {
+		e.t.Fatalf("%d failures applied, count %d; want 1 and 1", ok.Load(), w.RetryCount)
 	}
 }
