@@ -37,6 +37,8 @@ type FailureRequest struct {
 	// MaxRetries overrides the workset's limit (Workset.MaxRetries, else
 	// DefaultMaxRetries) when positive.
 	MaxRetries int
+	// Backoff is the delay before the n-th retry (default RetryDelay).
+	Backoff func(n int) time.Duration
 }
 
 // Retryable reports whether failures of category c are retried.
@@ -61,6 +63,10 @@ func RecordFailure(ctx context.Context, s StateStore, req FailureRequest, now ti
 		return nil, invalid("workset %s: negative MaxRetries %d", req.ID, req.MaxRetries)
 	}
 	caps := s.Capabilities()
+	backoff := req.Backoff
+	if backoff == nil {
+		backoff = RetryDelay
+	}
 	for attempt := 0; ; attempt++ {
 		w, err := s.Get(ctx, req.ID)
 		if err != nil {
@@ -80,7 +86,7 @@ func RecordFailure(ctx context.Context, s StateStore, req FailureRequest, now ti
 		}
 		if req.Category.Retryable() && w.RetryCount < limit {
 			n := w.RetryCount + 1
-			tr.To, tr.Retry = StateRetrying, &RetryInfo{Count: n, After: now.Add(RetryDelay(n))}
+			tr.To, tr.Retry = StateRetrying, &RetryInfo{Count: n, After: now.Add(backoff(n))}
 		} else {
 			tr.To = StateFailed
 		}

@@ -1,0 +1,293 @@
+// Package monitor is the loop a worker embeds: it polls the ready queue in
+// priority order (and retrying worksets whose time has come), claims worksets
+// with leases, keeps each lease alive while the work runs, cancels the work the
+// moment the lease is lost or cannot be renewed in time, records success or
+// failure (with retries), and shuts down cleanly, releasing its leases.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/observe"
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// Handler processes one workset. It must return when ctx is done; the cause
+// (context.Cause) is ErrLeaseTakenOver or ErrStoreUnreachable when the lease was
+// lost, or the Run context's error on shutdown.
+type Handler func(ctx context.Context, w *workset.Workset) error
+
+// Causes of a cancelled handler context.
+var (
+	// ErrLeaseTakenOver: another owner holds the lease now; stop writing.
+	ErrLeaseTakenOver = fmt.Errorf("monitor: lease taken over: %w", workset.ErrLeaseLost)
+	// ErrStoreUnreachable: the lease could not be renewed before it expired.
+	ErrStoreUnreachable = errors.New("monitor: store unreachable: the lease could not be renewed in time")
+)
+
+// Failure classifies a handler's error; a plain error counts as transient.
+type Failure struct {
+	Category workset.ErrorCategory
+	Step     string
+	Err      error
+}
+
+func (f *Failure) Error() string {
+	if f.Step != "" {
+		return fmt.Sprintf("%s failure in %s: %v", f.Category, f.Step, f.Err)
+	}
+	return fmt.Sprintf("%s failure: %v", f.Category, f.Err)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Fail wraps err as a failure of category in step.
+func Fail(category workset.ErrorCategory, step string, err error) error {
+	return &Failure{Category: category, Step: step, Err: err}
+}
+
+// Options configure a Monitor.
+type Options struct {
+	// Owner identifies this monitor in leases (default "<hostname>-<pid>").
+	Owner string
+	// Concurrency bounds the worksets processed at once (default 4).
+	Concurrency int
+	// PollInterval is the pause between polls when there is nothing to claim
+	// (default 5s).
+	PollInterval time.Duration
+	// LeaseTTL is the lease duration (default 5m); leases are renewed every
+	// RenewEvery (default LeaseTTL/3).
+	LeaseTTL, RenewEvery time.Duration
+	// Backoff is the delay before the n-th retry (default workset.RetryDelay).
+	Backoff func(n int) time.Duration
+	// MaxRetries overrides the per-workset retry limit when positive.
+	MaxRetries int
+	// Clock (default workset.SystemClock) and Logger (default discarded).
+	Clock  workset.Clock
+	Logger *slog.Logger
+	// Observer receives lease-lost and shutdown events (wrap the store with
+	// observe.Wrap to see every change).
+	Observer observe.Observer
+}
+
+// Monitor claims and processes worksets.
+type Monitor struct {
+	store   workset.StateStore
+	handler Handler
+	opts    Options
+}
+
+// New returns a Monitor running handler over store.
+func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*Monitor, error) {
+	host, _ := os.Hostname()
+	o := Options{Owner: fmt.Sprintf("%s-%d", host, os.Getpid()), Concurrency: 4, PollInterval: 5 * time.Second,
+		LeaseTTL: 5 * time.Minute, Clock: workset.SystemClock, Backoff: workset.RetryDelay}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.RenewEvery == 0 {
+		o.RenewEvery = o.LeaseTTL / 3
+	}
+	switch {
+	case store == nil || handler == nil:
+		return nil, fmt.Errorf("%w: monitor: a store and a handler are required", workset.ErrInvalidInput)
+	case o.Owner == "":
+		return nil, fmt.Errorf("%w: monitor: empty Owner", workset.ErrInvalidInput)
+	case o.Concurrency < 1 || o.PollInterval <= 0 || o.LeaseTTL <= 0 || o.RenewEvery <= 0 || o.RenewEvery >= o.LeaseTTL:
+		return nil, fmt.Errorf("%w: monitor: need Concurrency ≥ 1, positive PollInterval and LeaseTTL, and 0 < RenewEvery < LeaseTTL", workset.ErrInvalidInput)
+	case o.Clock == nil || o.Backoff == nil:
+		return nil, fmt.Errorf("%w: monitor: nil Clock or Backoff", workset.ErrInvalidInput)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = observe.Func(func(context.Context, observe.Event) {})
+	}
+	return &Monitor{store: store, handler: handler, opts: o}, nil
+}
+
+// Owner returns the monitor's lease owner id.
+func (m *Monitor) Owner() string { return m.opts.Owner }
+
+// Run polls and processes worksets until ctx is done, then cancels running
+// handlers, puts their worksets back in the queue (retrying, due at once, count
+// unchanged), releases the leases and returns nil. It returns early only on an
+// error listing the queue that persists across polls for a minute.
+func (m *Monitor) Run(ctx context.Context) error {
+	slots := make(chan struct{}, m.opts.Concurrency)
+	done := make(chan struct{}, m.opts.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var failingSince time.Time
+	for {
+		claimed, err := m.poll(ctx, slots, done, &wg)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.opts.Logger.WarnContext(ctx, "monitor: polling the queue failed", "err", err)
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			} else if time.Since(failingSince) > time.Minute {
+				return fmt.Errorf("monitor: the queue cannot be read: %w", err)
+			}
+		case err == nil:
+			failingSince = time.Time{}
+		}
+		wait := m.opts.PollInterval
+		if claimed > 0 && len(slots) < cap(slots) {
+			wait = 0 // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// poll claims up to the free slots' worth of worksets: ready ones in
+// priority order, then retrying ones whose time has come.
+func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (int, error) {
+	free := cap(slots) - len(slots)
+	if free == 0 || ctx.Err() != nil {
+		return 0, nil
+	}
+	var candidates []*workset.Workset
+	page, err := m.store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 2 * free})
+	if err != nil {
+		return 0, err
+	}
+	candidates = append(candidates, page.Worksets...)
+	for w, err := range workset.DueRetries(ctx, m.store, m.opts.Clock.Now()) {
+		if err != nil {
+			return 0, err
+		}
+		candidates = append(candidates, w)
+		if len(candidates) >= 4*free {
+			break
+		}
+	}
+	claimed := 0
+	for _, w := range candidates {
+		if len(slots) == cap(slots) || ctx.Err() != nil {
+			break
+		}
+		if w.Lease != nil && !w.Lease.Expired(m.opts.Clock.Now(), 0) {
+			continue // someone is on it
+		}
+		lease, err := m.store.AcquireLease(ctx, w.ID, m.opts.Owner, m.opts.LeaseTTL)
+		if err != nil {
+			if !errors.Is(err, workset.ErrLockHeld) && !errors.Is(err, workset.ErrInvalidTransition) && !errors.Is(err, workset.ErrConflict) {
+				m.opts.Logger.WarnContext(ctx, "monitor: acquiring a lease failed", "workset", w.ID, "err", err)
+			}
+			continue
+		}
+		slots <- struct{}{}
+		claimed++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots; done <- struct{}{} }()
+			m.process(ctx, w.ID, lease)
+		}()
+	}
+	return claimed, nil
+}
+
+// process runs the handler for one claimed workset and records the outcome.
+// Writes after the handler use a context that survives shutdown, so leases are
+// released even when Run's context is done.
+func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Lease) {
+	bg, cancelBG := context.WithTimeout(context.WithoutCancel(runCtx), time.Minute)
+	defer cancelBG()
+	log := m.opts.Logger.With("workset", id, "owner", m.opts.Owner)
+	w, err := m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: lease, Reason: "claimed by " + m.opts.Owner})
+	if err != nil {
+		log.WarnContext(bg, "monitor: starting the workset failed", "err", err)
+		_ = m.store.ReleaseLease(bg, *lease)
+		return
+	}
+	workCtx, cancel := context.WithCancelCause(runCtx)
+	defer cancel(nil)
+	var mu sync.Mutex
+	current := lease
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		m.keepAlive(workCtx, cancel, &mu, &current, log)
+	}()
+	herr := m.handler(workCtx, w)
+	cause := context.Cause(workCtx)
+	cancel(nil)
+	<-renewed
+	mu.Lock()
+	l := current
+	mu.Unlock()
+
+	switch {
+	case errors.Is(cause, ErrLeaseTakenOver), errors.Is(cause, ErrStoreUnreachable):
+		m.opts.Observer.Observe(bg, observe.Event{Kind: observe.LeaseLost, WorksetID: id, Owner: m.opts.Owner, Err: cause, At: m.opts.Clock.Now()})
+		log.WarnContext(bg, "monitor: work stopped: the lease was lost", "cause", cause)
+		return // no longer ours to write
+	case runCtx.Err() != nil:
+		// Shutting down: hand the workset back, due at once, count unchanged.
+		_, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateRetrying, Lease: l,
+			Reason: "monitor " + m.opts.Owner + " shut down", Retry: &workset.RetryInfo{Count: w.RetryCount, After: m.opts.Clock.Now()}})
+	case herr == nil:
+		_, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
+	default:
+		f := &Failure{Category: workset.CategoryTransient, Err: herr}
+		errors.As(herr, &f)
+		_, err = workset.RecordFailure(bg, m.store, workset.FailureRequest{ID: id, Lease: l, Category: f.Category, Step: f.Step,
+			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff}, m.opts.Clock.Now())
+	}
+	if err != nil {
+		log.WarnContext(bg, "monitor: recording the outcome failed", "err", err)
+	}
+	if err := m.store.ReleaseLease(bg, *l); err != nil && !errors.Is(err, workset.ErrLeaseLost) {
+		log.WarnContext(bg, "monitor: releasing the lease failed", "err", err)
+	}
+}
+
+// keepAlive renews the lease every RenewEvery until ctx is done; it cancels
+// the work with ErrLeaseTakenOver when the store says the lease is gone, or
+// with ErrStoreUnreachable when renewals keep failing until the lease expires.
+func (m *Monitor) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, mu *sync.Mutex, current **workset.Lease, log *slog.Logger) {
+	t := time.NewTicker(m.opts.RenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mu.Lock()
+		l := *current
+		mu.Unlock()
+		nl, err := m.store.RenewLease(ctx, *l, m.opts.LeaseTTL)
+		switch {
+		case err == nil:
+			mu.Lock()
+			*current = nl
+			mu.Unlock()
+		case errors.Is(err, workset.ErrLeaseLost), errors.Is(err, workset.ErrNotFound):
+			cancel(ErrLeaseTakenOver)
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			log.WarnContext(ctx, "monitor: renewing the lease failed", "err", err)
+			if !m.opts.Clock.Now().Add(m.opts.RenewEvery).Before(l.ExpiresAt) {
+				cancel(ErrStoreUnreachable) // the next try would be too late
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/internal/testenv"
+	"github.com/daylily-informatics/worksetstate/monitor"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+)
+
+func fast(o *monitor.Options) {
+	o.Owner, o.PollInterval, o.LeaseTTL, o.RenewEvery = "m1", 10*time.Millisecond, 600*time.Millisecond, 100*time.Millisecond
+	o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
+}
+
+// runUntil runs m until cond holds (or 10s pass), then stops it.
+func runUntil(t *testing.T, m *monitor.Monitor, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func states(t *testing.T, s workset.StateStore) map[string]workset.State {
+	out := map[string]workset.State{}
+	for w, err := range workset.All(context.Background(), s, workset.ListQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[w.ID] = w.State
+	}
+	return out
+}
+
+func TestPriorityOrderAndRetryThenComplete(t *testing.T) {
+	t.Parallel()
+	s, _ := memstore.New()
+	ctx := t.Context()
+	for id, p := range map[string]workset.Priority{"low-1": workset.PriorityLow, "urgent-1": workset.PriorityUrgent, "normal-1": workset.PriorityNormal, "flaky": workset.PriorityLow} {
+		s.Register(ctx, workset.RegisterRequest{ID: id, Priority: p})
+	}
+	var mu sync.Mutex
+	var order []string
+	var flakyRuns atomic.Int64
+	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+		mu.Lock()
+		order = append(order, w.ID)
+		mu.Unlock()
+		if w.ID == "flaky" && flakyRuns.Add(1) == 1 {
+			return monitor.Fail(workset.CategoryTransient, "align", errors.New("node lost"))
+		}
+		return nil
+	}, fast, func(o *monitor.Options) { o.Concurrency = 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, m, func() bool {
+		st := states(t, s)
+		return st["flaky"] == workset.StateComplete && st["low-1"] == workset.StateComplete
+	})
+	if fmt.Sprint(order[:3]) != "[urgent-1 normal-1 flaky]" && fmt.Sprint(order[:3]) != "[urgent-1 normal-1 low-1]" {
+		t.Errorf("processing order %v, want urgent then normal then low", order)
+	}
+	w, _ := s.Get(ctx, "flaky")
+	var seq []workset.State
+	for _, h := range w.History {
+		seq = append(seq, h.State)
+	}
+	if fmt.Sprint(seq) != "[ready in_progress retrying in_progress complete]" || w.RetryCount != 1 || w.FailedStep != "align" || w.Lease != nil {
+		t.Errorf("flaky: history %v, retry count %d, step %q, lease %v", seq, w.RetryCount, w.FailedStep, w.Lease)
+	}
+}
+
+func TestPermanentFailureAndConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	s, _ := memstore.New()
+	for i := range 12 {
+		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i)})
+	}
+	var running, peak atomic.Int64
+	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		if w.ID == "w-03" {
+			return monitor.Fail(workset.CategoryData, "qc", errors.New("bad reads"))
+		}
+		return nil
+	}, fast, func(o *monitor.Options) { o.Concurrency = 3 })
+	runUntil(t, m, func() bool {
+		n := 0
+		for _, st := range states(t, s) {
+			if st == workset.StateComplete || st == workset.StateFailed {
+				n++
+			}
+		}
+		return n == 12
+	})
+	if st := states(t, s)["w-03"]; st != workset.StateFailed {
+		t.Errorf("data failure ended %s, want failed", st)
+	}
+	if peak.Load() > 3 || peak.Load() < 2 {
+		t.Errorf("peak concurrency %d, want ≤ 3 (and some overlap)", peak.Load())
+	}
+}
+
+// lossy fails lease renewals: as lost, or as a network error.
+type lossy struct {
+	workset.StateStore
+	lost bool
+}
+
+func (l *lossy) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+	if l.lost {
+		return nil, workset.ErrLeaseLost
+	}
+	return nil, errors.New("dial tcp: connection refused")
+}
+
+func TestLeaseLossCancelsWork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lost bool
+		want error
+	}{{true, monitor.ErrLeaseTakenOver}, {false, monitor.ErrStoreUnreachable}} {
+		inner, _ := memstore.New()
+		inner.Register(t.Context(), workset.RegisterRequest{ID: "w"})
+		causes := make(chan error, 1)
+		m, _ := monitor.New(&lossy{StateStore: inner, lost: tc.lost}, func(ctx context.Context, w *workset.Workset) error {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return ctx.Err()
+		}, fast)
+		ctx, cancel := context.WithCancel(t.Context())
+		go m.Run(ctx)
+		select {
+		case cause := <-causes:
+			if !errors.Is(cause, tc.want) {
+				t.Errorf("lost=%v: cause %v, want %v", tc.lost, cause, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("lost=%v: work not cancelled", tc.lost)
+		}
+		cancel()
+		// The monitor did not write after losing the lease.
+		if w, _ := inner.Get(t.Context(), "w"); w.State != workset.StateInProgress {
+			t.Errorf("lost=%v: state %s after the loss, want untouched in_progress", tc.lost, w.State)
+		}
+	}
+}
+
+func TestShutdownReturnsWorkAndReleasesLeases(t *testing.T) {
+	t.Parallel()
+	s, _ := memstore.New()
+	s.Register(t.Context(), workset.RegisterRequest{ID: "long"})
+	started := make(chan struct{})
+	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}, fast)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	w, _ := s.Get(t.Context(), "long")
+	if w.State != workset.StateRetrying || w.Lease != nil || w.RetryCount != 0 {
+		t.Errorf("after shutdown: %s, lease %v, count %d; want retrying, released, 0", w.State, w.Lease, w.RetryCount)
+	}
+}
+
+func TestMonitorOnDynamoDB(t *testing.T) {
+	t.Parallel()
+	s, err := dynamostore.New(testenv.DynamoDB(t), testenv.UniqueName("mon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTable(t.Context(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("d-%d", i)})
+	}
+	var failed atomic.Bool
+	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+		if w.ID == "d-2" && failed.CompareAndSwap(false, true) {
+			return errors.New("spot instance reclaimed")
+		}
+		return nil
+	}, fast)
+	runUntil(t, m, func() bool {
+		for _, st := range states(t, s) {
+			if st != workset.StateComplete {
+				return false
+			}
+		}
+		return true
+	})
+	w, _ := s.Get(t.Context(), "d-2")
+	if w.RetryCount != 1 || w.ErrorCategory != workset.CategoryTransient {
+		t.Errorf("d-2: count %d category %s", w.RetryCount, w.ErrorCategory)
+	}
+}
