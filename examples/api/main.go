@@ -1,0 +1,117 @@
+// Command api serves the workset HTTP API (the deployed
+// daylily-workset-api's endpoints) over DynamoDB, or over the in-memory store.
+//
+//	go run ./examples/api --memory                        # no AWS at all
+//	go run ./examples/api --table-name daylily-worksets --region us-west-2 --create-table
+//
+// It listens on --host (default 127.0.0.1) and --port (default 8000) and stops
+// cleanly on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/daylily-informatics/worksetstate/api"
+	"github.com/daylily-informatics/worksetstate/observe"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+)
+
+func main() {
+	table := flag.String("table-name", dynamostore.DefaultTable, "DynamoDB table")
+	region := flag.String("region", "us-west-2", "AWS region")
+	host := flag.String("host", "127.0.0.1", "address to listen on")
+	port := flag.Int("port", 8000, "port to listen on")
+	create := flag.Bool("create-table", false, "create the table (with the deployed indexes) if missing")
+	endpoint := flag.String("dynamodb-endpoint", "", "DynamoDB endpoint URL (an emulator)")
+	memory := flag.Bool("memory", false, "serve the embedded in-memory store: no AWS at all")
+	verbose := flag.Bool("verbose", false, "log every workset event")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(ctx, logger, *table, *region, *host, *port, *create, *endpoint, *memory, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, table, region, host string, port int, create bool, endpoint string, memory, verbose bool) error {
+	var store workset.StateStore
+	if memory {
+		s, err := memstore.New()
+		if err != nil {
+			return err
+		}
+		store = s
+	} else {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		if err != nil {
+			return fmt.Errorf("loading AWS configuration: %w", err)
+		}
+		client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+		})
+		s, err := dynamostore.New(client, table, func(o *dynamostore.Options) { o.Logger = logger })
+		if err != nil {
+			return err
+		}
+		if create {
+			if err := s.CreateTable(ctx, 5*time.Minute); err != nil {
+				return err
+			}
+		}
+		store = s
+	}
+	if verbose {
+		store = observe.Wrap(store, observe.Slog(logger))
+	}
+	h, err := api.New(store, func(o *api.Options) { o.Logger = logger })
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("serving the workset API", "addr", ln.Addr().String(), "memory", memory, "table", table)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
