@@ -248,8 +248,10 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 }
 
 // update runs one conditional UpdateItem returning the new item, with the
-// well-formedness guard added to cond. ok is false when the condition was not
-// met.
+// well-formedness guard added to cond. cond must be a conjunction (every caller
+// starts it with exists()), so the guard is appended without another level of
+// parentheses, which dynalite parses slowly. ok is false when the condition
+// was not met.
 func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*workset.Workset, bool, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
@@ -263,7 +265,7 @@ func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuil
 	maps.Copy(values, wellFormedValues)
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(id),
-		UpdateExpression: expr.Update(), ConditionExpression: aws.String("(" + *expr.Condition() + ") AND " + wellFormedGuard),
+		UpdateExpression: expr.Update(), ConditionExpression: aws.String(*expr.Condition() + " AND " + wellFormedGuard),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValues: types.ReturnValueAllNew,
 	})

@@ -139,108 +139,99 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.
 	return out, nil
 }
 
-// Transition implements workset.StateStore.
-func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+// update runs fn on the stored record of id under the write lock, after the
+// context and input checks every write shares; fn sees the time of the write.
+func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *workset.Workset, now time.Time) error) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := req.Normalize(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.byID[req.ID]
-	if !ok {
-		return nil, notFound(req.ID)
-	}
-	now := s.now()
-	if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
-		return nil, err
-	}
-	workset.ApplyTransition(w, req, now)
-	if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
-		w.History = slices.Clone(w.History[len(w.History)-n:])
-	}
-	return w.Clone(), nil
-}
-
-// AcquireLease implements workset.StateStore.
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
-		return nil, err
+	if valid != nil {
+		return valid
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, ok := s.byID[id]
 	if !ok {
-		return nil, notFound(id)
+		return notFound(id)
 	}
-	now := s.now()
-	decision, err := workset.CheckAcquire(w, owner, now, s.opts.SkewMargin)
+	return fn(w, s.now())
+}
+
+// touch records a lease write: version and updated time.
+func touch(w *workset.Workset, now time.Time) {
+	w.Version++
+	w.UpdatedAt = now
+}
+
+// Transition implements workset.StateStore.
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+	var out *workset.Workset
+	err := s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
+		if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
+			return err
+		}
+		workset.ApplyTransition(w, req, now)
+		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
+			w.History = slices.Clone(w.History[len(w.History)-n:])
+		}
+		out = w.Clone()
+		return nil
+	})
+	return out, err
+}
+
+// AcquireLease implements workset.StateStore.
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+	var out workset.Lease
+	err := s.update(ctx, id, workset.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
+		decision, err := workset.CheckAcquire(w, owner, now, s.opts.SkewMargin)
+		if err != nil {
+			return err
+		}
+		if decision == workset.AcquireExtend {
+			w.Lease.ExpiresAt = now.Add(ttl)
+		} else {
+			w.FencingToken++
+			w.Lease = &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(ttl)}
+		}
+		touch(w, now)
+		out = *w.Lease
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if decision == workset.AcquireExtend {
-		w.Lease.ExpiresAt = now.Add(ttl)
-	} else {
-		w.FencingToken++
-		w.Lease = &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(ttl)}
-	}
-	w.Version++
-	w.UpdatedAt = now
-	l := *w.Lease
-	return &l, nil
+	return &out, nil
 }
 
 // RenewLease implements workset.StateStore.
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	var out workset.Lease
+	err := s.update(ctx, lease.WorksetID, workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
+		if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+			return err
+		}
+		w.Lease.ExpiresAt = now.Add(ttl)
+		touch(w, now)
+		out = *w.Lease
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.byID[lease.WorksetID]
-	if !ok {
-		return nil, notFound(lease.WorksetID)
-	}
-	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
-		return nil, err
-	}
-	now := s.now()
-	w.Lease.ExpiresAt = now.Add(ttl)
-	w.Version++
-	w.UpdatedAt = now
-	l := *w.Lease
-	return &l, nil
+	return &out, nil
 }
 
 // ReleaseLease implements workset.StateStore.
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.byID[lease.WorksetID]
-	if !ok {
-		return notFound(lease.WorksetID)
-	}
-	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
-		return err
-	}
-	w.Lease = nil
-	w.Version++
-	w.UpdatedAt = s.now()
-	return nil
+	return s.update(ctx, lease.WorksetID, workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second), func(w *workset.Workset, now time.Time) error {
+		if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+			return err
+		}
+		w.Lease = nil
+		touch(w, now)
+		return nil
+	})
 }
 
 // Import implements workset.Importer.
