@@ -102,10 +102,10 @@ func (m *Migrator) record(src *workset.Workset, create bool) *workset.Workset {
 
 // Cleanup deletes the source records (for the sentinel store: its sentinel
 // objects only, with conditional deletes; never data files) of worksets whose
-// destination record is verified equal. With dryRun it deletes nothing and
-// reports what it would delete. emit (may be nil) sees each difference and its
-// outcome: OutcomeDeleted (or would be), or OutcomeSkipped for a workset not
-// verified equal.
+// destination record is verified equal, with the same bounded concurrency as
+// Apply. With dryRun it deletes nothing and reports what it would delete. emit
+// (may be nil) sees each difference and its outcome: OutcomeDeleted (or would
+// be), OutcomeSkipped for a workset not verified equal, or OutcomeFailed.
 func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Difference, Outcome) error) (*Result, error) {
 	del, ok := m.src.(workset.Deleter)
 	if !ok {
@@ -113,26 +113,17 @@ func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Differenc
 	}
 	c := *m
 	c.opts.DetectMissingInSource = false
-	res := &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}
-	plan, err := c.Plan(ctx, func(d Difference) error {
-		out := OutcomeSkipped
-		if d.Kind == Equal {
-			out = OutcomeDeleted
-			if !dryRun {
-				if err := del.Delete(ctx, d.WorksetID, 0); err != nil && !errors.Is(err, workset.ErrNotFound) {
-					out = OutcomeFailed
-					res.Failures = append(res.Failures, Failure{WorksetID: d.WorksetID, Err: err.Error()})
-				}
-			}
+	return c.run(ctx, func(ctx context.Context, d Difference) (Outcome, error) {
+		switch {
+		case d.Kind != Equal:
+			return OutcomeSkipped, nil
+		case dryRun:
+			return OutcomeDeleted, nil
 		}
-		res.Outcomes[out]++
-		if emit != nil {
-			return emit(d, out)
+		err := m.retry(ctx, func() error { return del.Delete(ctx, d.WorksetID, 0) })
+		if err != nil && !errors.Is(err, workset.ErrNotFound) {
+			return OutcomeFailed, fmt.Errorf("workset %s: deleting from the source: %w", d.WorksetID, err)
 		}
-		return nil
-	})
-	if plan != nil {
-		res.Seen, res.Kinds, res.Elapsed = plan.Seen, plan.Kinds, plan.Elapsed
-	}
-	return res, err
+		return OutcomeDeleted, nil
+	}, withOutcome(emit))
 }

@@ -190,18 +190,13 @@ func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Mig
 // Plan compares the stores without writing and calls emit (serially) for every
 // difference, equal ones included.
 func (m *Migrator) Plan(ctx context.Context, emit func(Difference) error) (*Result, error) {
-	return m.run(ctx, false, emit)
+	return m.run(ctx, nil, emit)
 }
 
 // Apply makes the destination match the source and calls emit (serially, may
 // be nil) with each difference and what was done about it.
 func (m *Migrator) Apply(ctx context.Context, emit func(Difference, Outcome) error) (*Result, error) {
-	return m.run(ctx, true, func(d Difference) error {
-		if emit == nil {
-			return nil
-		}
-		return emit(d, d.outcome)
-	})
+	return m.run(ctx, m.applyOne, withOutcome(emit))
 }
 
 // Verify is Plan with missing-in-source detection; the result's
@@ -212,7 +207,17 @@ func (m *Migrator) Verify(ctx context.Context, emit func(Difference) error) (*Re
 	if emit == nil {
 		emit = func(Difference) error { return nil }
 	}
-	return v.run(ctx, false, emit)
+	return v.run(ctx, nil, emit)
+}
+
+// withOutcome adapts an emit that wants the outcome.
+func withOutcome(emit func(Difference, Outcome) error) func(Difference) error {
+	return func(d Difference) error {
+		if emit == nil {
+			return nil
+		}
+		return emit(d, d.outcome)
+	}
 }
 
 // Reverse returns a Migrator with source and destination swapped, for
@@ -242,8 +247,10 @@ func (m *Migrator) compare(src, dst *workset.Workset) Difference {
 }
 
 // run is the pipeline: one producer scanning the source in batches, workers
-// reading the destination per batch, comparing and (when applying) writing.
-func (m *Migrator) run(ctx context.Context, apply bool, emit func(Difference) error) (*Result, error) {
+// reading the destination per batch, comparing, and acting on each difference
+// (act is nil for a dry run).
+func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference) (Outcome, error), emit func(Difference) error) (*Result, error) {
+	apply := act != nil
 	start := time.Now()
 	res := &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}
 	var mu sync.Mutex // guards res, emit and progress
@@ -325,7 +332,7 @@ func (m *Migrator) run(ctx context.Context, apply bool, emit func(Difference) er
 				for _, w := range batch {
 					d := m.compare(w, dsts[w.ID])
 					if apply {
-						d.outcome, d.err = m.applyOne(gctx, d)
+						d.outcome, d.err = act(gctx, d)
 					}
 					if err := record(d); err != nil {
 						return err
