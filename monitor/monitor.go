@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -174,6 +175,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 			break
 		}
 	}
+	spread(candidates)
 	claimed := 0
 	for _, w := range candidates {
 		if len(slots) == cap(slots) || ctx.Err() != nil {
@@ -199,6 +201,21 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		}()
 	}
 	return claimed, nil
+}
+
+// spread shuffles candidates within each run of equal priority, keeping
+// dispatch order between priorities, so that monitors polling the same queue
+// do not all race for the same workset first.
+func spread(ws []*workset.Workset) {
+	for start := 0; start < len(ws); {
+		end := start + 1
+		for end < len(ws) && ws[end].Priority == ws[start].Priority && ws[end].State == ws[start].State {
+			end++
+		}
+		group := ws[start:end]
+		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
+		start = end
+	}
 }
 
 // process runs the handler for one claimed workset and records the outcome.

@@ -227,3 +227,50 @@ func TestMonitorOnDynamoDB(t *testing.T) {
 		t.Errorf("d-2: count %d category %s", w.RetryCount, w.ErrorCategory)
 	}
 }
+
+// Several monitors on one queue process every workset exactly once.
+func TestManyMonitorsProcessEachOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := memstore.New()
+	const n = 60
+	for i := range n {
+		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i), Priority: workset.Priorities()[i%3]})
+	}
+	var mu sync.Mutex
+	runs := map[string]int{}
+	handler := func(ctx context.Context, w *workset.Workset) error {
+		mu.Lock()
+		runs[w.ID]++
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for i := range 4 {
+		m, _ := monitor.New(s, handler, fast, func(o *monitor.Options) { o.Owner, o.Concurrency = fmt.Sprint("m", i), 3 })
+		wg.Add(1)
+		go func() { defer wg.Done(); m.Run(ctx) }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done := 0
+		for _, st := range states(t, s) {
+			if st == workset.StateComplete {
+				done++
+			}
+		}
+		if done == n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	for i := range n {
+		id := fmt.Sprintf("w-%02d", i)
+		if runs[id] != 1 {
+			t.Errorf("%s processed %d times", id, runs[id])
+		}
+	}
+}
