@@ -20,7 +20,11 @@
 //   - sentinel: the legacy S3-sentinel layout behind the same interface.
 //   - dualwrite: a StateStore writing both stores during the migration.
 //   - migrate: plan, apply, verify, roll back and clean up between two stores.
-//   - examples/: runnable programs (quickstart, the migration CLI, ...).
+//   - monitor: the loop a worker embeds (claim, keep the lease alive, record
+//     success or failure with retries, shut down cleanly).
+//   - observe: events, slog, CloudWatch EMF metrics, queue depth; notify: SNS.
+//   - api: the deployed HTTP API over any store.
+//   - examples/: runnable programs (quickstart, migrate CLI, monitor, api).
 //
 // # The four phases
 //

@@ -353,15 +353,15 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	}
 	body, nonce := Body{State: string(workset.StateReady), At: s.now(), Reason: req.Reason}.encode()
 	key := s.key(req.ID, workset.StateReady)
-	if _, err := s.bucket.Create(ctx, key, body); err != nil {
-		if !errors.Is(err, ErrPreconditionFailed) || !s.wroteIt(ctx, key, nonce) {
-			if errors.Is(err, ErrPreconditionFailed) {
-				return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
-			}
-			return nil, err
-		}
+	_, err = s.bucket.Create(ctx, key, body)
+	switch {
+	case err == nil, errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce):
+		return s.Get(ctx, req.ID)
+	case errors.Is(err, ErrPreconditionFailed):
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+	default:
+		return nil, err
 	}
-	return s.Get(ctx, req.ID)
 }
 
 // wroteIt reports whether the object at key carries nonce: a conditional write

@@ -121,6 +121,19 @@ var worksetModel = porcupine.Model{
 	DescribeOperation: func(in, out any) string { return fmt.Sprintf("%+v -> %+v", in, out) },
 }
 
+// get reads the workset as the model sees it.
+func get(ctx context.Context, s workset.StateStore, id string) lout {
+	w, err := s.Get(ctx, id)
+	out := lout{Err: classify(err)}
+	if err == nil {
+		out.State = w.State
+		if w.Lease != nil {
+			out.Holder, out.Token = w.Lease.Owner, w.Lease.Token
+		}
+	}
+	return out
+}
+
 var targets = []workset.State{workset.StateInProgress, workset.StateError, workset.StateReady, workset.StateRetrying}
 
 // record runs clients×ops random operations on ids and returns the history.
@@ -161,25 +174,9 @@ func recordMix(t *testing.T, s workset.StateStore, ids []string, clients, ops in
 				call := now()
 				switch r := rng.IntN(10); {
 				case r < 2:
-					in.Kind = "get"
-					w, err := s.Get(ctx, id)
-					out.Err = classify(err)
-					if err == nil {
-						out.State = w.State
-						if w.Lease != nil {
-							out.Holder, out.Token = w.Lease.Owner, w.Lease.Token
-						}
-					}
+					in.Kind, out = "get", get(ctx, s, id)
 				case r < 5 && fencedOnly && leases[id] == nil:
-					in.Kind = "get"
-					w, err := s.Get(ctx, id)
-					out.Err = classify(err)
-					if err == nil {
-						out.State = w.State
-						if w.Lease != nil {
-							out.Holder, out.Token = w.Lease.Owner, w.Lease.Token
-						}
-					}
+					in.Kind, out = "get", get(ctx, s, id)
 				case r < 5:
 					in.Kind, in.To = "transition", targets[rng.IntN(len(targets))]
 					req := workset.TransitionRequest{ID: id, To: in.To}
