@@ -1,0 +1,42 @@
+package sentinel_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/daylily-informatics/worksetstate/sentinel"
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+// A legacy layout read through the store: precedence decides the state, and
+// files in subfolders never count.
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "sentinel-example-")
+	defer os.RemoveAll(dir)
+	for _, f := range []string{"ws-1/_READY", "ws-1/_ERROR", "ws-1/samples.tsv", "ws-2/_READY", "ws-2/data/_COMPLETE"} {
+		p := filepath.Join(dir, "worksets", filepath.FromSlash(f))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, nil, 0o644)
+	}
+	bucket, _ := sentinel.NewDirBucket(dir) // in production: sentinel.NewS3Bucket(client, "my-bucket")
+	store, _ := sentinel.New(bucket)        // the guide's names and precedence
+
+	for _, id := range []string{"ws-1", "ws-2"} {
+		w, _ := store.Get(ctx, id)
+		fmt.Println(id, w.State)
+	}
+	// error -> ready writes _READY's new body and removes the masking _ERROR.
+	store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateReady, Reason: "requeued"})
+	entries, _ := os.ReadDir(filepath.Join(dir, "worksets", "ws-1"))
+	for _, e := range entries {
+		fmt.Println(" ", e.Name())
+	}
+	// Output:
+	// ws-1 error
+	// ws-2 ready
+	//   _READY
+	//   samples.tsv
+}
