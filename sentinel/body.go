@@ -18,6 +18,10 @@ const maxBody = 64 << 10
 // bodyFormat marks bodies this SDK wrote.
 const bodyFormat = "worksetstate/1"
 
+// minOwnBody is a lower bound on the size of any body this SDK writes (format,
+// time and nonce are always there): a smaller object is a legacy one.
+const minOwnBody = 80
+
 // Body is the content of a sentinel object. Bodies this SDK writes are small
 // JSON documents; legacy readers only test for the object's existence, so the
 // content is invisible to them. Every body carries a fresh Nonce so that two

@@ -302,9 +302,17 @@ func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
 }
 
 // readLock reads the lock object's body, updating its ETag to the fresh one.
+// A lock object smaller than any body this SDK writes is a legacy lock and is
+// not read: its expiry counts from its LastModified time (the time in a legacy
+// body is when the monitor wrote it, which is the same moment). On a layout the
+// legacy monitors left, that saves one GET per _LOCKED file.
 func (s *Store) readLock(ctx context.Context, snap *snapshot) error {
 	obj, ok := snap.sentinels[workset.StateLocked]
 	if !ok {
+		return nil
+	}
+	if obj.Size >= 0 && obj.Size < minOwnBody {
+		snap.lock = &Body{Legacy: true}
 		return nil
 	}
 	data, etag, err := s.bucket.Get(ctx, obj.Key)
