@@ -37,7 +37,7 @@
 //
 // # Requests per operation
 //
-//	Get                 1 List (+1 Get when a lock object exists)
+//	Get                 1 List (+1 Get when a lock object of 80 bytes or more exists)
 //	Register            1 List, 1 Create, then a Get
 //	Transition          1 List (+1 Get), 1 claim Replace, 1 Create or Replace,
 //	                    1 Delete per masking sentinel, then a Get
@@ -45,7 +45,8 @@
 //	RenewLease          1 Get, 1 Replace
 //	ReleaseLease        1 Get, 1 Delete
 //	List / Scan         ceil(objects under Root / 1000) List calls for a whole
-//	                    pass, +1 Get per workset holding a lock object
+//	                    pass, +1 Get per lock object of 80 bytes or more (every
+//	                    body this SDK writes is; legacy lock files rarely are)
 package sentinel
 
 import (
