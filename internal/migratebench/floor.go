@@ -2,44 +2,45 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/daylily-informatics/worksetstate/workset"
 )
 
-// floor issues n conditional PutItems of migrated-sized items at the given
-// concurrency, and nothing else: the ceiling this server allows.
-func floor(ctx context.Context, c *dynamodb.Client, table string, n, concurrency int) error {
+// migratedItems reads, untimed, the items the Migrator wrote, so that the
+// floor writes exactly the same items.
+func migratedItems(ctx context.Context, c *dynamodb.Client, table string) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{TableName: aws.String(table)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, page.Items...)
+	}
+	return items, nil
+}
+
+// floor issues one conditional PutItem per item at the given concurrency, and
+// nothing else: the ceiling this server allows for these writes.
+func floor(ctx context.Context, c *dynamodb.Client, table string, items []map[string]types.AttributeValue, concurrency int) error {
 	var next atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
-	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	for range concurrency {
 		g.Go(func() error {
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(n) {
+				if i >= int64(len(items)) {
 					return nil
 				}
-				id := fmt.Sprintf("ws-%05d", i)
-				now := workset.FormatTime(time.Now())
 				_, err := c.PutItem(ctx, &dynamodb.PutItemInput{
-					TableName: aws.String(table),
-					Item: map[string]types.AttributeValue{
-						"workset_id": s(id), "state": s("complete"), "priority": s("normal"), "bucket": s("bench-legacy"),
-						"prefix": s("worksets/" + id + "/"), "created_at": s(now), "updated_at": s(now),
-						"state_history": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-							"state": s("complete"), "timestamp": s(now), "reason": s("Migrated from S3 sentinel files")}}}},
-						"metadata": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"migrated_from_s3": &types.AttributeValueMemberBOOL{Value: true}}},
-						"version":  &types.AttributeValueMemberN{Value: "1"},
-					},
-					ConditionExpression: aws.String("attribute_not_exists(workset_id)"),
+					TableName: aws.String(table), Item: items[i],
+					ConditionExpression:      aws.String("attribute_not_exists(#id)"),
+					ExpressionAttributeNames: map[string]string{"#id": "workset_id"},
 				})
 				if err != nil {
 					return err
