@@ -274,16 +274,37 @@ func (s *Store) classify(snap *snapshot, name string, obj Object) {
 	snap.other = true
 }
 
-// load reads one workset's folder: its direct objects (paginated) and its lock
-// object's body.
+// load reads one workset's folder, its direct objects (paginated) and its lock
+// object's body, as one consistent snapshot.
 func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
+	for attempt := 0; ; attempt++ {
+		snap, err := s.list(ctx, id)
+		if err != nil {
+			return nil, view{}, err
+		}
+		listed, hadLock := snap.sentinels[workset.StateLocked]
+		if err := s.readLock(ctx, snap); err != nil {
+			return nil, view{}, err
+		}
+		// Lease calls and fenced writes always change the lock object, so a
+		// lock object that changed between the listing and its read means the
+		// listing may be stale too: list again, for one consistent snapshot.
+		now, hasLock := snap.sentinels[workset.StateLocked]
+		if !hadLock || (hasLock && now.ETag == listed.ETag) || attempt >= 4 {
+			return snap, s.derive(snap), nil
+		}
+	}
+}
+
+// list reads one workset's folder: its direct objects, paginated.
+func (s *Store) list(ctx context.Context, id string) (*snapshot, error) {
 	snap := &snapshot{id: id}
 	prefix := s.Prefix(id)
 	in := ListInput{Prefix: prefix, Delimiter: "/"}
 	for {
 		out, err := s.bucket.List(ctx, in)
 		if err != nil {
-			return nil, view{}, err
+			return nil, err
 		}
 		for _, o := range out.Objects {
 			s.classify(snap, strings.TrimPrefix(o.Key, prefix), o)
@@ -292,14 +313,10 @@ func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
 			snap.other = true
 		}
 		if out.NextContinuationToken == "" {
-			break
+			return snap, nil
 		}
 		in.ContinuationToken = out.NextContinuationToken
 	}
-	if err := s.readLock(ctx, snap); err != nil {
-		return nil, view{}, err
-	}
-	return snap, s.derive(snap), nil
 }
 
 // readLock reads the lock object's body, updating its ETag to the fresh one.
