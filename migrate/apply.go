@@ -105,7 +105,8 @@ func (m *Migrator) record(src *workset.Workset, create bool) *workset.Workset {
 // destination record is verified equal, with the same bounded concurrency as
 // Apply. With dryRun it deletes nothing and reports what it would delete. emit
 // (may be nil) sees each difference and its outcome: OutcomeDeleted (or would
-// be), OutcomeSkipped for a workset not verified equal, or OutcomeFailed.
+// be), OutcomeSkipped for a workset not verified equal or holding a live lease,
+// or OutcomeFailed.
 func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Difference, Outcome) error) (*Result, error) {
 	del, ok := m.src.(workset.Deleter)
 	if !ok {
@@ -117,6 +118,8 @@ func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Differenc
 		switch {
 		case d.Kind != Equal:
 			return OutcomeSkipped, nil
+		case d.source.Lease != nil && !d.source.Lease.Expired(m.opts.Clock.Now(), 0):
+			return OutcomeSkipped, nil // a monitor is working on it: its lock stays
 		case dryRun:
 			return OutcomeDeleted, nil
 		}

@@ -146,6 +146,8 @@ type Options struct {
 	// OnProgress is called at most every ProgressEvery (default 1s) and at the end.
 	OnProgress    func(Progress)
 	ProgressEvery time.Duration
+	// Clock judges lease expiry in Cleanup (default workset.SystemClock).
+	Clock workset.Clock
 	// Logger (default: discarded).
 	Logger *slog.Logger
 }
@@ -163,7 +165,7 @@ type Migrator struct {
 // New returns a Migrator from source to destination.
 func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Migrator, error) {
 	o := Options{Concurrency: 16, BatchSize: 100, MaxRetries: 5, RetryBase: 50 * time.Millisecond,
-		Reason: DefaultReason, ProgressEvery: time.Second, Marker: map[string]any{"migrated_from_s3": true}}
+		Reason: DefaultReason, ProgressEvery: time.Second, Marker: map[string]any{"migrated_from_s3": true}, Clock: workset.SystemClock}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -174,6 +176,8 @@ func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Mig
 		return nil, fmt.Errorf("%w: migrate: Concurrency and BatchSize must be at least 1", workset.ErrInvalidInput)
 	case o.MaxRetries < 0 || o.RetryBase <= 0 || o.ProgressEvery <= 0:
 		return nil, fmt.Errorf("%w: migrate: negative MaxRetries or non-positive RetryBase/ProgressEvery", workset.ErrInvalidInput)
+	case o.Clock == nil:
+		return nil, fmt.Errorf("%w: migrate: nil Clock", workset.ErrInvalidInput)
 	case o.OnConflict < SkipAndReport || o.OnConflict > DestinationWins:
 		return nil, fmt.Errorf("%w: migrate: unknown conflict policy %d", workset.ErrInvalidInput, o.OnConflict)
 	}

@@ -204,24 +204,35 @@ func TestCleanupOnlyVerified(t *testing.T) {
 	ctx := t.Context()
 	src, dst := mem(t), mem(t)
 	seed(t, src, 10, func(int) workset.State { return workset.StateComplete })
-	m, _ := migrate.New(src, dst)
+	m, _ := migrate.New(src, dst, func(o *migrate.Options) { o.Clock = storetest.NewClock(storetest.Start) })
 	if _, err := m.Apply(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	dst.Transition(ctx, workset.TransitionRequest{ID: "ws-0003", To: workset.StateReady, Force: true}) // now differs
+	for _, s := range []*memstore.Store{src, dst} {                                                    // ws-0005 back in the queue, then claimed
+		if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "ws-0005", To: workset.StateReady, Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.AcquireLease(ctx, "ws-0005", "busy-monitor", time.Hour); err != nil { // being worked on
+		t.Fatal(err)
+	}
 	res, err := m.Cleanup(ctx, true, nil)
-	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 9 {
+	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 8 {
 		t.Fatalf("dry run: %+v, %v", res, err)
 	}
 	if _, err := src.Get(ctx, "ws-0000"); err != nil {
 		t.Fatal("dry run deleted")
 	}
 	res, err = m.Cleanup(ctx, false, nil)
-	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 9 {
+	if err != nil || res.Outcomes[migrate.OutcomeDeleted] != 8 {
 		t.Fatalf("cleanup: %+v, %v", res, err)
 	}
 	if _, err := src.Get(ctx, "ws-0003"); err != nil {
 		t.Errorf("cleanup deleted an unverified workset: %v", err)
+	}
+	if _, err := src.Get(ctx, "ws-0005"); err != nil {
+		t.Errorf("cleanup deleted a workset under a live lease: %v", err)
 	}
 	if _, err := src.Get(ctx, "ws-0000"); !errors.Is(err, workset.ErrNotFound) {
 		t.Errorf("cleanup kept a verified workset: %v", err)

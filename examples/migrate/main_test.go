@@ -146,7 +146,21 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // The printed IAM policy allows exactly the actions the commands make, on the
 // table, the bucket and the prefix only.
 func TestIAMPolicyCoversTheCallsMade(t *testing.T) { // not parallel: it sets the environment
-	flags, _, table := fixture(t, 40)
+	flags, layout, table := fixture(t, 40)
+	// A monitor holds a lease in the sentinel store (as in phase 1, through a
+	// DualWriter), so the CLI reads a lock object this SDK wrote.
+	leaseBucket, _ := sentinel.NewS3Bucket(testenv.S3(t), flags[1])
+	leaseStore, _ := sentinel.New(leaseBucket, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	leased := ""
+	for id, st := range layout.Expected(sentinel.NoSentinelReady) {
+		if st == workset.StateReady {
+			leased = id
+			break
+		}
+	}
+	if _, err := leaseStore.AcquireLease(t.Context(), leased, "monitor-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	counter := &transport.Counter{}
 	hc := &http.Client{Transport: counter}
 	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv(servers.EnvS3AccessKey))
