@@ -44,7 +44,11 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			legacyStore, err := sentinel.New(bucket, func(o *sentinel.Options) { o.Root, o.Naming, o.NoSentinel = tc.root, tc.naming, tc.policy })
+			// The legacy monitors are stopped: their lock files (written seconds
+			// ago by the seeding) count as stale, so cleanup may remove them.
+			legacyStore, err := sentinel.New(bucket, func(o *sentinel.Options) {
+				o.Root, o.Naming, o.NoSentinel, o.LegacyLockTTL = tc.root, tc.naming, tc.policy, time.Nanosecond
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

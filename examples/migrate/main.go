@@ -53,6 +53,7 @@ type flags struct {
 	bucket, prefix, table, region       string
 	naming, noSentinel, onConflict      string
 	concurrency                         int
+	legacyLockTTL                       time.Duration
 	dryRun, createTable, json, progress bool
 	s3Endpoint, dynamoEndpoint, account string
 }
@@ -106,6 +107,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	fs.StringVar(&f.noSentinel, "no-sentinel", "ready", "a folder without sentinel is: ready (the guide) or skip (the monitor)")
 	fs.StringVar(&f.onConflict, "on-conflict", "skip", "when DynamoDB changed since the plan: skip (report), source, or destination")
 	fs.IntVar(&f.concurrency, "concurrency", 16, "parallel workers")
+	fs.DurationVar(&f.legacyLockTTL, "legacy-lock-ttl", time.Hour, "how long a legacy monitor's lock file counts as live (cleanup leaves live ones alone); set it short once the legacy monitors are stopped")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "for apply, rollback and cleanup: show what would be done, write nothing")
 	fs.BoolVar(&f.createTable, "create-table", false, "create the DynamoDB table (with the deployed indexes) if missing")
 	fs.BoolVar(&f.json, "json", false, "machine-readable output: one JSON line per workset, then a summary line")
@@ -188,7 +190,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	if err != nil {
 		return err
 	}
-	legacy, err := sentinel.New(bucket, func(o *sentinel.Options) { o.Root, o.Naming, o.NoSentinel = f.prefix, naming, policy })
+	legacy, err := sentinel.New(bucket, func(o *sentinel.Options) {
+		o.Root, o.Naming, o.NoSentinel, o.LegacyLockTTL = f.prefix, naming, policy, f.legacyLockTTL
+	})
 	if err != nil {
 		return usageError("%v", err)
 	}

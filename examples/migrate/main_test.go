@@ -112,7 +112,7 @@ func TestCLISession(t *testing.T) {
 	if !strings.Contains(out, "equal "+itoa(len(want))) {
 		t.Errorf("verify output:\n%s", out)
 	}
-	out = cli(0, append([]string{"cleanup", "--dry-run"}, flags...)...)
+	out = cli(0, append([]string{"cleanup", "--dry-run", "--legacy-lock-ttl", "1ns"}, flags...)...)
 	if !strings.Contains(out, "would be: deleted "+itoa(len(want))) {
 		t.Errorf("cleanup dry run output:\n%s", out)
 	}
