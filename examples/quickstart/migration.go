@@ -135,6 +135,7 @@ func migration(ctx context.Context, out io.Writer, dir string) error {
 		return err
 	}
 	fmt.Fprintf(out, "   would delete the sentinels of %d verified worksets; data files are never touched\n", res.Outcomes[migrate.OutcomeDeleted])
+	fmt.Fprintf(out, "   %d keep theirs: their _LOCKED files are younger than an hour, so a legacy monitor may still hold them\n", res.Outcomes[migrate.OutcomeSkipped])
 	return nil
 }
 
