@@ -91,3 +91,9 @@ func (s *Store) ReleaseLease(ctx context.Context, l workset.Lease) error {
 func isLost(err error) bool {
 	return err != nil && (errorsIs(err, workset.ErrLeaseLost))
 }
+
+// CountByState passes the wrapped store's counting through (see Counter), so
+// a wrapped DynamoDB store still counts with COUNT queries.
+func (s *Store) CountByState(ctx context.Context) (map[workset.State]int64, error) {
+	return CountByState(ctx, s.StateStore)
+}
