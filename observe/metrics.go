@@ -3,15 +3,12 @@ package observe
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"github.com/daylily-informatics/worksetstate/workset"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // Namespace is the deployed CloudWatch namespace.
 const Namespace = "Daylily/WorksetMonitor"

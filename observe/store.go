@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
@@ -73,7 +74,7 @@ func (s *Store) RenewLease(ctx context.Context, l workset.Lease, ttl time.Durati
 	switch {
 	case err == nil:
 		s.emit(ctx, Event{Kind: LeaseRenewed, WorksetID: l.WorksetID, Owner: l.Owner})
-	case isLost(err):
+	case errors.Is(err, workset.ErrLeaseLost):
 		s.emit(ctx, Event{Kind: LeaseLost, WorksetID: l.WorksetID, Owner: l.Owner, Err: err})
 	}
 	return out, err
@@ -86,10 +87,6 @@ func (s *Store) ReleaseLease(ctx context.Context, l workset.Lease) error {
 		s.emit(ctx, Event{Kind: LeaseReleased, WorksetID: l.WorksetID, Owner: l.Owner})
 	}
 	return err
-}
-
-func isLost(err error) bool {
-	return err != nil && (errorsIs(err, workset.ErrLeaseLost))
 }
 
 // CountByState passes the wrapped store's counting through (see Counter), so
