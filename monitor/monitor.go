@@ -82,6 +82,9 @@ type Monitor struct {
 	store   workset.StateStore
 	handler Handler
 	opts    Options
+	// retryCursor walks the retrying worksets one page per poll, so a poll
+	// costs a bounded number of requests however many are waiting.
+	retryCursor string
 }
 
 // New returns a Monitor running handler over store.
@@ -154,7 +157,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 }
 
 // poll claims up to the free slots' worth of worksets: ready ones in
-// priority order, then retrying ones whose time has come.
+// priority order, then retrying ones whose time has come (one page of the
+// retrying worksets per poll, in turn). It costs two list requests plus one
+// acquisition per claim attempt.
 func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (int, error) {
 	free := cap(slots) - len(slots)
 	if free == 0 || ctx.Err() != nil {
@@ -166,13 +171,15 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		return 0, err
 	}
 	candidates = append(candidates, page.Worksets...)
-	for w, err := range workset.DueRetries(ctx, m.store, m.opts.Clock.Now()) {
-		if err != nil {
-			return 0, err
-		}
-		candidates = append(candidates, w)
-		if len(candidates) >= 4*free {
-			break
+	retrying, err := m.store.List(ctx, workset.ListQuery{State: workset.StateRetrying, Limit: 100, Cursor: m.retryCursor})
+	if err != nil {
+		return 0, err
+	}
+	m.retryCursor = retrying.Cursor // "" at the end: start over next time
+	now := m.opts.Clock.Now()
+	for _, w := range retrying.Worksets {
+		if !w.RetryAfter.After(now) {
+			candidates = append(candidates, w)
 		}
 	}
 	spread(candidates)
