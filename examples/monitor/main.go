@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -45,7 +46,20 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, out io.Writer, table, endpoint, region string, create, metrics bool) error {
+// lockedWriter serialises writes from the monitor's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func run(ctx context.Context, dst io.Writer, table, endpoint, region string, create, metrics bool) error {
+	out := &lockedWriter{w: dst} // events arrive from several goroutines
 	var base workset.StateStore
 	if endpoint == "" {
 		s, err := memstore.New()
