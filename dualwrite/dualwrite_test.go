@@ -169,10 +169,12 @@ func workload(t *testing.T, w *dualwrite.Writer, n int) map[string]bool {
 		if err != nil {
 			continue
 		}
-		w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: l})
-		w.RenewLease(ctx, *l, time.Minute)
-		w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l})
-		w.ReleaseLease(ctx, *l)
+		// The mirror fails on purpose: any step may fail, and what is checked
+		// afterwards is that no divergence went unrecorded.
+		_, _ = w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: l})
+		_, _ = w.RenewLease(ctx, *l, time.Minute)
+		_, _ = w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l})
+		_ = w.ReleaseLease(ctx, *l)
 	}
 	return touched
 }
@@ -244,7 +246,10 @@ func TestPrimaryFailureLeavesMirrorAlone(t *testing.T) {
 	mirrorInner := mem(t, clock)
 	primary := &faulty{StateStore: mem(t, clock), rate: 1, rng: rand.New(rand.NewPCG(3, 4))}
 	mirror := &faulty{StateStore: mirrorInner, rng: rand.New(rand.NewPCG(5, 6))}
-	w, _ := dualwrite.New(mirror, primary, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	w, err := dualwrite.New(mirror, primary, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.Register(t.Context(), workset.RegisterRequest{ID: "x"}); !errors.Is(err, errInjected) {
 		t.Fatalf("Register: %v", err)
 	}
@@ -263,7 +268,10 @@ func TestMirrorLockHeldBacksOut(t *testing.T) {
 	t.Parallel()
 	clock := storetest.NewClock(storetest.Start)
 	legacy, next := mem(t, clock), mem(t, clock)
-	w, _ := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	w, err := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	if _, err := w.Register(ctx, workset.RegisterRequest{ID: "ws"}); err != nil {
 		t.Fatal(err)
@@ -271,12 +279,14 @@ func TestMirrorLockHeldBacksOut(t *testing.T) {
 	if _, err := legacy.AcquireLease(ctx, "ws", "legacy-monitor", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	_, err := w.AcquireLease(ctx, "ws", "go-monitor", time.Minute)
+	_, err = w.AcquireLease(ctx, "ws", "go-monitor", time.Minute)
 	var held *workset.LockHeldError
 	if !errors.As(err, &held) || held.Owner != "legacy-monitor" {
 		t.Fatalf("acquire: %v, want LockHeldError by legacy-monitor", err)
 	}
-	if got, _ := next.Get(ctx, "ws"); got.Lease != nil {
+	if got, err := next.Get(ctx, "ws"); err != nil {
+		t.Fatal(err)
+	} else if got.Lease != nil {
 		t.Errorf("authoritative lease left half-taken: %+v", got.Lease)
 	}
 }
@@ -285,7 +295,10 @@ func TestPhaseSwitchUnderLoad(t *testing.T) {
 	t.Parallel()
 	clock := storetest.NewClock(storetest.Start)
 	legacy, next := mem(t, clock), mem(t, clock)
-	w, _ := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.LegacyPrimary })
+	w, err := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.LegacyPrimary })
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -294,15 +307,26 @@ func TestPhaseSwitchUnderLoad(t *testing.T) {
 			ctx := context.Background()
 			for i := range 50 {
 				id := fmt.Sprintf("g%d-%d", g, i)
-				w.Register(ctx, workset.RegisterRequest{ID: id})
+				if _, err := w.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+					t.Error(err)
+					return
+				}
 				if l, err := w.AcquireLease(ctx, id, fmt.Sprint("m", g), time.Minute); err == nil {
-					w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: l})
-					w.ReleaseLease(ctx, *l)
+					if _, err := w.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: l}); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := w.ReleaseLease(ctx, *l); err != nil {
+						t.Error(err)
+						return
+					}
 				}
 			}
 		}()
 	}
-	w.SetPhase(dualwrite.NewPrimary)
+	if err := w.SetPhase(dualwrite.NewPrimary); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 	if ds := w.Divergences().(*dualwrite.MemoryLog).Divergences(); len(ds) != 0 {
 		t.Errorf("divergences across a live phase switch: %+v", ds)
@@ -310,8 +334,14 @@ func TestPhaseSwitchUnderLoad(t *testing.T) {
 	for g := range 4 {
 		for i := range 50 {
 			id := fmt.Sprintf("g%d-%d", g, i)
-			a, _ := legacy.Get(context.Background(), id)
-			b, _ := next.Get(context.Background(), id)
+			a, err := legacy.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := next.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if a == nil || b == nil || a.State != b.State || (a.Lease == nil) != (b.Lease == nil) {
 				t.Errorf("%s differs after the switch: %+v vs %+v", id, a, b)
 			}

@@ -99,7 +99,10 @@ func TestPlanApplyVerifyRerun(t *testing.T) {
 	if res.Outcomes[migrate.OutcomeCreated] != 230 || res.Outcomes[migrate.OutcomeUpdated] != 10 || len(res.Failures) != 0 {
 		t.Fatalf("apply outcomes %+v, failures %v", res.Outcomes, res.Failures)
 	}
-	w, _ := inner.Get(ctx, "ws-0100")
+	w, err := inner.Get(ctx, "ws-0100")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w.Metadata["migrated_from_s3"] != true || w.Priority != workset.PriorityNormal && w.Priority != workset.Priorities()[100%3] {
 		t.Errorf("migrated record %+v", w)
 	}
@@ -140,11 +143,17 @@ func TestConflictPolicies(t *testing.T) {
 			src, inner := mem(t), mem(t)
 			seed(t, src, 3, func(int) workset.State { return workset.StateComplete })
 			seed(t, inner, 3, func(int) workset.State { return workset.StateInProgress })
-			monitor := func(id string) { // a live monitor moves the record first
-				inner.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateFailed, Reason: "monitor"})
+			monitor := func(id string) { // a live monitor moves the record first (once: failed stays failed)
+				_, err := inner.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateFailed, Reason: "monitor"})
+				if err != nil && !errors.Is(err, workset.ErrInvalidTransition) {
+					t.Error(err) // called from the Migrator's workers: no Fatal
+				}
 			}
 			dst := &counting{StateStore: inner, before: monitor}
-			m, _ := migrate.New(src, dst, func(o *migrate.Options) { o.OnConflict = tc.policy })
+			m, err := migrate.New(src, dst, func(o *migrate.Options) { o.OnConflict = tc.policy })
+			if err != nil {
+				t.Fatal(err)
+			}
 			res, err := m.Apply(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -153,7 +162,10 @@ func TestConflictPolicies(t *testing.T) {
 				t.Errorf("outcomes %+v, want 3 × %s", res.Outcomes, tc.want)
 			}
 			for i := range 3 {
-				w, _ := inner.Get(ctx, fmt.Sprintf("ws-%04d", i))
+				w, err := inner.Get(ctx, fmt.Sprintf("ws-%04d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
 				if w.State != tc.final {
 					t.Errorf("%s ended %s, want %s", w.ID, w.State, tc.final)
 				}
@@ -183,10 +195,13 @@ func TestRetriesAndFailures(t *testing.T) {
 	src, inner := mem(t), mem(t)
 	seed(t, src, 6, func(int) workset.State { return workset.StateReady })
 	var last migrate.Progress
-	m, _ := migrate.New(src, &flaky{StateStore: inner}, func(o *migrate.Options) {
+	m, err := migrate.New(src, &flaky{StateStore: inner}, func(o *migrate.Options) {
 		o.Concurrency, o.RetryBase, o.Total = 1, time.Millisecond, 6
 		o.OnProgress = func(p migrate.Progress) { last = p }
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := m.Apply(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -204,12 +219,17 @@ func TestCleanupOnlyVerified(t *testing.T) {
 	ctx := t.Context()
 	src, dst := mem(t), mem(t)
 	seed(t, src, 10, func(int) workset.State { return workset.StateComplete })
-	m, _ := migrate.New(src, dst, func(o *migrate.Options) { o.Clock = storetest.NewClock(storetest.Start) })
+	m, err := migrate.New(src, dst, func(o *migrate.Options) { o.Clock = storetest.NewClock(storetest.Start) })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.Apply(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	dst.Transition(ctx, workset.TransitionRequest{ID: "ws-0003", To: workset.StateReady, Force: true}) // now differs
-	for _, s := range []*memstore.Store{src, dst} {                                                    // ws-0005 back in the queue, then claimed
+	if _, err := dst.Transition(ctx, workset.TransitionRequest{ID: "ws-0003", To: workset.StateReady, Force: true}); err != nil { // now differs
+		t.Fatal(err)
+	}
+	for _, s := range []*memstore.Store{src, dst} { // ws-0005 back in the queue, then claimed
 		if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "ws-0005", To: workset.StateReady, Force: true}); err != nil {
 			t.Fatal(err)
 		}

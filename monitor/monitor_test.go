@@ -54,10 +54,15 @@ func states(t *testing.T, s workset.StateStore) map[string]workset.State {
 
 func TestPriorityOrderAndRetryThenComplete(t *testing.T) {
 	t.Parallel()
-	s, _ := memstore.New()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	for id, p := range map[string]workset.Priority{"low-1": workset.PriorityLow, "urgent-1": workset.PriorityUrgent, "normal-1": workset.PriorityNormal, "flaky": workset.PriorityLow} {
-		s.Register(ctx, workset.RegisterRequest{ID: id, Priority: p})
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id, Priority: p}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var mu sync.Mutex
 	var order []string
@@ -81,7 +86,10 @@ func TestPriorityOrderAndRetryThenComplete(t *testing.T) {
 	if fmt.Sprint(order[:3]) != "[urgent-1 normal-1 flaky]" && fmt.Sprint(order[:3]) != "[urgent-1 normal-1 low-1]" {
 		t.Errorf("processing order %v, want urgent then normal then low", order)
 	}
-	w, _ := s.Get(ctx, "flaky")
+	w, err := s.Get(ctx, "flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var seq []workset.State
 	for _, h := range w.History {
 		seq = append(seq, h.State)
@@ -93,12 +101,17 @@ func TestPriorityOrderAndRetryThenComplete(t *testing.T) {
 
 func TestPermanentFailureAndConcurrencyBound(t *testing.T) {
 	t.Parallel()
-	s, _ := memstore.New()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 12 {
-		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i)})
+		if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var running, peak atomic.Int64
-	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
@@ -109,6 +122,9 @@ func TestPermanentFailureAndConcurrencyBound(t *testing.T) {
 		}
 		return nil
 	}, fast, func(o *monitor.Options) { o.Concurrency = 3 })
+	if err != nil {
+		t.Fatal(err)
+	}
 	runUntil(t, m, func() bool {
 		n := 0
 		for _, st := range states(t, s) {
@@ -145,14 +161,22 @@ func TestLeaseLossCancelsWork(t *testing.T) {
 		lost bool
 		want error
 	}{{true, monitor.ErrLeaseTakenOver}, {false, monitor.ErrStoreUnreachable}} {
-		inner, _ := memstore.New()
-		inner.Register(t.Context(), workset.RegisterRequest{ID: "w"})
+		inner, err := memstore.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inner.Register(t.Context(), workset.RegisterRequest{ID: "w"}); err != nil {
+			t.Fatal(err)
+		}
 		causes := make(chan error, 1)
-		m, _ := monitor.New(&lossy{StateStore: inner, lost: tc.lost}, func(ctx context.Context, w *workset.Workset) error {
+		m, err := monitor.New(&lossy{StateStore: inner, lost: tc.lost}, func(ctx context.Context, w *workset.Workset) error {
 			<-ctx.Done()
 			causes <- context.Cause(ctx)
 			return ctx.Err()
 		}, fast)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithCancel(t.Context())
 		go m.Run(ctx)
 		select {
@@ -165,7 +189,9 @@ func TestLeaseLossCancelsWork(t *testing.T) {
 		}
 		cancel()
 		// The monitor did not write after losing the lease.
-		if w, _ := inner.Get(t.Context(), "w"); w.State != workset.StateInProgress {
+		if w, err := inner.Get(t.Context(), "w"); err != nil {
+			t.Fatal(err)
+		} else if w.State != workset.StateInProgress {
 			t.Errorf("lost=%v: state %s after the loss, want untouched in_progress", tc.lost, w.State)
 		}
 	}
@@ -173,14 +199,22 @@ func TestLeaseLossCancelsWork(t *testing.T) {
 
 func TestShutdownReturnsWorkAndReleasesLeases(t *testing.T) {
 	t.Parallel()
-	s, _ := memstore.New()
-	s.Register(t.Context(), workset.RegisterRequest{ID: "long"})
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: "long"}); err != nil {
+		t.Fatal(err)
+	}
 	started := make(chan struct{})
-	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
 	}, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- m.Run(ctx) }()
@@ -189,7 +223,10 @@ func TestShutdownReturnsWorkAndReleasesLeases(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	w, _ := s.Get(t.Context(), "long")
+	w, err := s.Get(t.Context(), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w.State != workset.StateRetrying || w.Lease != nil || w.RetryCount != 0 {
 		t.Errorf("after shutdown: %s, lease %v, count %d; want retrying, released, 0", w.State, w.Lease, w.RetryCount)
 	}
@@ -205,15 +242,20 @@ func TestMonitorOnDynamoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 6 {
-		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("d-%d", i)})
+		if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("d-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var failed atomic.Bool
-	m, _ := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
 		if w.ID == "d-2" && failed.CompareAndSwap(false, true) {
 			return errors.New("spot instance reclaimed")
 		}
 		return nil
 	}, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
 	runUntil(t, m, func() bool {
 		for _, st := range states(t, s) {
 			if st != workset.StateComplete {
@@ -222,7 +264,10 @@ func TestMonitorOnDynamoDB(t *testing.T) {
 		}
 		return true
 	})
-	w, _ := s.Get(t.Context(), "d-2")
+	w, err := s.Get(t.Context(), "d-2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w.RetryCount != 1 || w.ErrorCategory != workset.CategoryTransient {
 		t.Errorf("d-2: count %d category %s", w.RetryCount, w.ErrorCategory)
 	}
@@ -231,10 +276,15 @@ func TestMonitorOnDynamoDB(t *testing.T) {
 // Several monitors on one queue process every workset exactly once.
 func TestManyMonitorsProcessEachOnce(t *testing.T) {
 	t.Parallel()
-	s, _ := memstore.New()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 60
 	for i := range n {
-		s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i), Priority: workset.Priorities()[i%3]})
+		if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("w-%02d", i), Priority: workset.Priorities()[i%3]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var mu sync.Mutex
 	runs := map[string]int{}
@@ -248,7 +298,10 @@ func TestManyMonitorsProcessEachOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	for i := range 4 {
-		m, _ := monitor.New(s, handler, fast, func(o *monitor.Options) { o.Owner, o.Concurrency = fmt.Sprint("m", i), 3 })
+		m, err := monitor.New(s, handler, fast, func(o *monitor.Options) { o.Owner, o.Concurrency = fmt.Sprint("m", i), 3 })
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); m.Run(ctx) }()
 	}

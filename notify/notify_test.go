@@ -36,7 +36,10 @@ func goaws(t *testing.T) string {
 	conf.LoadYamlConfig(cfg, "Local")
 	srv := httptest.NewServer(router.New())
 	t.Cleanup(srv.Close)
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	app.CurrentEnvironment.Port = port // queue URLs point back here
 	return srv.URL
 }
@@ -50,7 +53,11 @@ func TestSNSPublishReachesSubscriber(t *testing.T) {
 	url := goaws(t)
 	received := make(chan string, 16)
 	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err) // a handler goroutine: no Fatal
+			return
+		}
 		received <- string(b)
 	}))
 	t.Cleanup(sub.Close)
@@ -76,11 +83,20 @@ func TestSNSPublishReachesSubscriber(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no subscription confirmation")
 	}
-	mem, _ := memstore.New()
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	store := observe.Wrap(mem, &notify.SNS{Client: snsc, TopicARN: *topic.TopicArn})
-	store.Register(ctx, workset.RegisterRequest{ID: "ws-9"})
-	store.Transition(ctx, workset.TransitionRequest{ID: "ws-9", To: workset.StateInProgress, Reason: "started"}) // not notified
-	store.Transition(ctx, workset.TransitionRequest{ID: "ws-9", To: workset.StateError, Reason: "bwa exited 137", ErrorCategory: workset.CategoryResource})
+	if _, err := store.Register(ctx, workset.RegisterRequest{ID: "ws-9"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-9", To: workset.StateInProgress, Reason: "started"}); err != nil { // not notified
+		t.Fatal(err)
+	}
+	if _, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-9", To: workset.StateError, Reason: "bwa exited 137", ErrorCategory: workset.CategoryResource}); err != nil {
+		t.Fatal(err)
+	}
 
 	var got []notify.Message
 	timeout := time.After(5 * time.Second)

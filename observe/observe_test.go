@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,10 @@ import (
 )
 
 func TestWrapReportsEveryChange(t *testing.T) {
-	mem, _ := memstore.New()
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var kinds []string
 	s := observe.Wrap(mem, observe.Func(func(_ context.Context, e observe.Event) {
@@ -24,13 +28,28 @@ func TestWrapReportsEveryChange(t *testing.T) {
 		mu.Unlock()
 	}))
 	ctx := t.Context()
-	s.Register(ctx, workset.RegisterRequest{ID: "w"})
-	l, _ := s.AcquireLease(ctx, "w", "m", time.Minute)
-	s.Transition(ctx, workset.TransitionRequest{ID: "w", To: workset.StateInProgress, Lease: l})
-	s.Transition(ctx, workset.TransitionRequest{ID: "w", To: workset.StateError, Lease: l, ErrorCategory: workset.CategoryData})
-	s.RenewLease(ctx, *l, time.Minute)
-	s.ReleaseLease(ctx, *l)
-	s.RenewLease(ctx, *l, time.Minute) // lost now
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.AcquireLease(ctx, "w", "m", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "w", To: workset.StateInProgress, Lease: l}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "w", To: workset.StateError, Lease: l, ErrorCategory: workset.CategoryData}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RenewLease(ctx, *l, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseLease(ctx, *l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RenewLease(ctx, *l, time.Minute); !errors.Is(err, workset.ErrLeaseLost) { // lost now
+		t.Fatalf("renew after release: %v, want ErrLeaseLost", err)
+	}
 	want := "registered:>ready lease_acquired:> transitioned:ready>in_progress transitioned:in_progress>error failed:>error lease_renewed:> lease_released:> lease_lost:>"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("events\n got %s\nwant %s", got, want)

@@ -23,7 +23,9 @@ func (l *listing) Name() string { return "bench" }
 func (l *listing) List(_ context.Context, in sentinel.ListInput) (*sentinel.ListOutput, error) {
 	start := 0
 	if in.ContinuationToken != "" {
-		fmt.Sscan(in.ContinuationToken, &start)
+		if _, err := fmt.Sscan(in.ContinuationToken, &start); err != nil {
+			return nil, fmt.Errorf("bad continuation token %q: %w", in.ContinuationToken, err)
+		}
 	}
 	end := min(start+1000, len(l.objs))
 	out := &sentinel.ListOutput{Objects: l.objs[start:end]}

@@ -67,8 +67,21 @@ func (b *DirBucket) lock(key string) *sync.Mutex {
 	return &b.locks[h%uint32(len(b.locks))]
 }
 
-// List implements Bucket. It walks the tree in key order.
+// List implements Bucket. It walks the tree in key order. A file removed
+// between reading its directory and reading its body makes the listing start
+// again, so a listing never shows a folder with a file missing that was
+// replaced by another after the directory was read (a transition's new
+// sentinel is created before the old one is deleted).
 func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error) {
+	for attempt := 0; ; attempt++ {
+		out, vanished, err := b.list(ctx, in)
+		if err != nil || !vanished || attempt >= 20 {
+			return out, err
+		}
+	}
+}
+
+func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, error) {
 	max := in.MaxKeys
 	if max <= 0 || max > 1000 {
 		max = 1000
@@ -87,6 +100,7 @@ func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error)
 	start := filepath.Join(b.root, filepath.FromSlash(dir))
 	out := &ListOutput{}
 	var keys []Object
+	vanished := false
 	seenPrefix := map[string]bool{}
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -124,13 +138,14 @@ func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error)
 		}
 		info, err := d.Info()
 		if err != nil {
-			return nil // removed while walking
+			vanished = true // removed while walking
+			return nil
 		}
 		keys = append(keys, Object{Key: key, Size: info.Size(), LastModified: info.ModTime().UTC()})
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sentinel: listing %s in %s: %w", in.Prefix, b.root, err)
+		return nil, false, fmt.Errorf("sentinel: listing %s in %s: %w", in.Prefix, b.root, err)
 	}
 	slices.SortFunc(keys, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	if len(keys) > max {
@@ -144,12 +159,13 @@ func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error)
 		}
 		body, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(o.Key)))
 		if err != nil {
-			continue // removed while listing
+			vanished = true // removed while listing
+			continue
 		}
 		o.ETag = etagOf(body)
 		out.Objects = append(out.Objects, o)
 	}
-	return out, nil
+	return out, vanished, nil
 }
 
 // Get implements Bucket.

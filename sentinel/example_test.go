@@ -3,6 +3,7 @@ package sentinel_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 
@@ -14,23 +15,44 @@ import (
 // files in subfolders never count.
 func Example() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "sentinel-example-")
+	dir, err := os.MkdirTemp("", "sentinel-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 	for _, f := range []string{"ws-1/_READY", "ws-1/_ERROR", "ws-1/samples.tsv", "ws-2/_READY", "ws-2/data/_COMPLETE"} {
 		p := filepath.Join(dir, "worksets", filepath.FromSlash(f))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, nil, 0o644)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
-	bucket, _ := sentinel.NewDirBucket(dir) // in production: sentinel.NewS3Bucket(client, "my-bucket")
-	store, _ := sentinel.New(bucket)        // the guide's names and precedence
+	bucket, err := sentinel.NewDirBucket(dir) // in production: sentinel.NewS3Bucket(client, "my-bucket")
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := sentinel.New(bucket) // the guide's names and precedence
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	for _, id := range []string{"ws-1", "ws-2"} {
-		w, _ := store.Get(ctx, id)
+		w, err := store.Get(ctx, id)
+		if err != nil {
+			log.Fatal(err)
+		}
 		fmt.Println(id, w.State)
 	}
 	// error -> ready writes _READY's new body and removes the masking _ERROR.
-	store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateReady, Reason: "requeued"})
-	entries, _ := os.ReadDir(filepath.Join(dir, "worksets", "ws-1"))
+	if _, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateReady, Reason: "requeued"}); err != nil {
+		log.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "worksets", "ws-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, e := range entries {
 		fmt.Println(" ", e.Name())
 	}

@@ -260,7 +260,10 @@ func TestProbeRefusesLeasesWithoutConditionalWrites(t *testing.T) {
 	if st.Capabilities().AtomicLeases {
 		t.Error("Capabilities claims atomic leases after a failed probe")
 	}
-	racy, _ := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+	racy, err := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := racy.AcquireLease(ctx, "w", "me", time.Minute); err != nil {
 		t.Fatalf("AllowRacyLeases: %v", err)
 	}

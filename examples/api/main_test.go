@@ -65,14 +65,20 @@ func startAPI(t *testing.T, args ...string) string {
 
 func call(t *testing.T, method, url, body string, want int) string {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: %d, want %d: %s", method, url, resp.StatusCode, want, b)
 	}
@@ -103,7 +109,9 @@ func drive(t *testing.T, base string) {
 	call(t, "DELETE", base+"/worksets/ws-2/lock?owner_id=host-a-1", "", 200)
 	got := call(t, "PUT", base+"/worksets/ws-2/state", `{"state":"IN_PROGRESS","reason":"picked up","cluster_name":"c1"}`, 200)
 	var ws map[string]any
-	json.Unmarshal([]byte(got), &ws)
+	if err := json.Unmarshal([]byte(got), &ws); err != nil {
+		t.Fatal(err)
+	}
 	if ws["state"] != "in_progress" || ws["cluster_name"] != "c1" {
 		t.Errorf("after PUT state: %s", got)
 	}
@@ -130,7 +138,9 @@ func drive(t *testing.T, base string) {
 			t.Fatal(err)
 		}
 		var items []map[string]any
-		json.NewDecoder(resp.Body).Decode(&items)
+		if err := json.NewDecoder(resp.Body).Decode(&items); err != nil {
+			t.Fatal(err)
+		}
 		resp.Body.Close()
 		seen += len(items)
 		if cursor = resp.Header.Get("X-Next-Cursor"); cursor == "" {

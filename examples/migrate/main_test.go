@@ -125,7 +125,10 @@ func TestCLISession(t *testing.T) {
 		}
 	}
 	// A discrepancy makes verify exit 1 and name the workset.
-	ddb, _ := dynamostore.New(testenv.DynamoDB(t), flags[3])
+	ddb, err := dynamostore.New(testenv.DynamoDB(t), flags[3])
+	if err != nil {
+		t.Fatal(err)
+	}
 	var id string
 	for k, s := range want {
 		if s == workset.StateReady {
@@ -149,8 +152,14 @@ func TestIAMPolicyCoversTheCallsMade(t *testing.T) { // not parallel: it sets th
 	flags, layout, table := fixture(t, 40)
 	// A monitor holds a lease in the sentinel store (as in phase 1, through a
 	// DualWriter), so the CLI reads a lock object this SDK wrote.
-	leaseBucket, _ := sentinel.NewS3Bucket(testenv.S3(t), flags[1])
-	leaseStore, _ := sentinel.New(leaseBucket, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	leaseBucket, err := sentinel.NewS3Bucket(testenv.S3(t), flags[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseStore, err := sentinel.New(leaseBucket, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	if err != nil {
+		t.Fatal(err)
+	}
 	leased := ""
 	for id, st := range layout.Expected(sentinel.NoSentinelReady) {
 		if st == workset.StateReady {
@@ -175,14 +184,23 @@ func TestIAMPolicyCoversTheCallsMade(t *testing.T) { // not parallel: it sets th
 	}
 	// A legacy monitor moves one workset on, so a second apply updates
 	// DynamoDB; then DynamoDB moves another on, so rollback rewrites a sentinel.
-	ddb, _ := dynamostore.New(testenv.DynamoDB(t), table)
+	ddb, err := dynamostore.New(testenv.DynamoDB(t), table)
+	if err != nil {
+		t.Fatal(err)
+	}
 	page, err := ddb.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 2})
 	if err != nil || len(page.Worksets) < 2 {
 		t.Fatalf("no ready worksets: %v", err)
 	}
 	s3c := testenv.S3(t)
-	bkt, _ := sentinel.NewS3Bucket(s3c, flags[1])
-	legacyStore, _ := sentinel.New(bkt, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	bkt, err := sentinel.NewS3Bucket(s3c, flags[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacyStore, err := sentinel.New(bkt, func(o *sentinel.Options) { o.NoSentinel = sentinel.NoSentinelReady })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := legacyStore.Transition(ctx, workset.TransitionRequest{ID: page.Worksets[0].ID, To: workset.StateInProgress}); err != nil {
 		t.Fatal(err)
 	}

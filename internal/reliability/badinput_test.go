@@ -23,7 +23,10 @@ import (
 
 func storesUnderTest(t *testing.T) map[string]workset.StateStore {
 	t.Helper()
-	mem, _ := memstore.New()
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ddb, err := dynamostore.New(testenv.DynamoDB(t), testenv.UniqueName("bad"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,8 +34,14 @@ func storesUnderTest(t *testing.T) map[string]workset.StateStore {
 	if err := ddb.CreateTable(t.Context(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	dir, _ := sentinel.NewDirBucket(t.TempDir())
-	sen, _ := sentinel.New(dir)
+	dir, err := sentinel.NewDirBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sen, err := sentinel.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string]workset.StateStore{"memstore": mem, "dynamostore": ddb, "sentinel": sen}
 }
 
@@ -47,7 +56,10 @@ func TestBadInputLeavesStateUnchanged(t *testing.T) {
 			if _, err := s.Register(ctx, workset.RegisterRequest{ID: "good"}); err != nil {
 				t.Fatal(err)
 			}
-			before, _ := s.Get(ctx, "good")
+			before, err := s.Get(ctx, "good")
+			if err != nil {
+				t.Fatal(err)
+			}
 			cases := []struct {
 				what string
 				err  error
@@ -68,7 +80,7 @@ func TestBadInputLeavesStateUnchanged(t *testing.T) {
 				_, err = s.AcquireLease(ctx, id, "me", time.Minute)
 				add("AcquireLease "+id, err, "workset ID")
 			}
-			_, err := s.Transition(ctx, workset.TransitionRequest{ID: "good", To: "done"})
+			_, err = s.Transition(ctx, workset.TransitionRequest{ID: "good", To: "done"})
 			add("unknown state", err, `"done"`)
 			_, err = s.Transition(ctx, workset.TransitionRequest{ID: "good", To: workset.StateInProgress, ErrorCategory: "cosmic"})
 			add("unknown category", err, "cosmic")
@@ -89,7 +101,10 @@ func TestBadInputLeavesStateUnchanged(t *testing.T) {
 					t.Errorf("%s: got %v, want ErrInvalidInput mentioning %q", c.what, c.err, c.word)
 				}
 			}
-			after, _ := s.Get(ctx, "good")
+			after, err := s.Get(ctx, "good")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if d := cmp.Diff(before, after); d != "" {
 				t.Errorf("bad input changed the stored record:\n%s", d)
 			}
@@ -143,7 +158,10 @@ func TestMalformedDynamoDBItems(t *testing.T) {
 		if _, err := st.Transition(ctx, workset.TransitionRequest{ID: tc.id, To: workset.StateInProgress}); err == nil {
 			t.Errorf("%s: Transition on a malformed item succeeded", tc.id)
 		}
-		out, _ := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.Table()), Key: map[string]types.AttributeValue{"workset_id": s(tc.id)}})
+		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.Table()), Key: map[string]types.AttributeValue{"workset_id": s(tc.id)}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if d := cmp.Diff(tc.item, out.Item, avOpts); d != "" {
 			t.Errorf("%s: the malformed item was changed:\n%s", tc.id, d)
 		}
@@ -153,8 +171,14 @@ func TestMalformedDynamoDBItems(t *testing.T) {
 // Constructors refuse missing or nonsensical options with ErrInvalidInput.
 func TestConstructorsRefuseBadOptions(t *testing.T) {
 	t.Parallel()
-	mem, _ := memstore.New()
-	dir, _ := sentinel.NewDirBucket(t.TempDir())
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := sentinel.NewDirBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for what, err := range map[string]error{
 		"memstore nil clock":       second(memstore.New(func(o *memstore.Options) { o.Clock = nil })),
 		"dynamostore nil client":   second(dynamostore.New(nil, "t")),

@@ -241,7 +241,10 @@ func check(t *testing.T, h []porcupine.Operation) porcupine.CheckResult {
 
 func TestLinearizableMemstore(t *testing.T) {
 	t.Parallel()
-	s, _ := memstore.New()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res := check(t, record(t, s, []string{"a", "b", "c"}, 8, 300)); res != porcupine.Ok {
 		t.Fatalf("memstore history is %s", res)
 	}
@@ -270,7 +273,10 @@ func TestLinearizableSentinelS3(t *testing.T) {
 	t.Parallel()
 	for _, fenced := range []bool{true, false} {
 		c := testenv.S3(t)
-		b, _ := sentinel.NewS3Bucket(c, testenv.Bucket(t, c))
+		b, err := sentinel.NewS3Bucket(c, testenv.Bucket(t, c))
+		if err != nil {
+			t.Fatal(err)
+		}
 		s, err := sentinel.New(b)
 		if err != nil {
 			t.Fatal(err)
@@ -359,7 +365,10 @@ func (r *racyStore) Transition(ctx context.Context, req workset.TransitionReques
 // The checker bites: check-then-write leases are reported as not linearizable.
 func TestCheckerCatchesCheckThenWrite(t *testing.T) {
 	t.Parallel()
-	inner, _ := memstore.New()
+	inner, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &racyStore{Store: inner, leases: map[string]*workset.Lease{}, tokens: map[string]int64{}}
 	if res := check(t, record(t, s, []string{"a"}, 8, 150)); res != porcupine.Illegal {
 		t.Fatalf("a check-then-write store was judged %s, want Illegal", res)

@@ -8,6 +8,7 @@ package servers
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
@@ -40,15 +41,40 @@ const (
 	EnvS3Endpoint       = "WORKSET_TEST_S3_ENDPOINT"
 	EnvS3AccessKey      = "WORKSET_TEST_S3_ACCESS_KEY"
 	EnvS3SecretKey      = "WORKSET_TEST_S3_SECRET_KEY"
+	EnvCache            = "WORKSET_TEST_CACHE" // the folder the servers are installed in
 )
 
 // Servers is a running set of servers.
+//
+// Each server is supervised for the whole run: one that exits unexpectedly is
+// reported on standard error with the end of its log and started again on the
+// same port (versitygw keeps its data on disk; dynalite's tables are in memory
+// and are lost). Deaths reports what happened, so a harness can fail the run.
 type Servers struct {
 	DynamoDBEndpoint string
 	S3Endpoint       string
 
-	procs  []*exec.Cmd
-	tmpDir string
+	// LogDir holds each server's log (dynalite.log, versitygw.log). It is under
+	// the cache folder and kept after Stop, so a failed run can be read.
+	LogDir string
+
+	tmpDir   string
+	cacheDir string
+
+	mu       sync.Mutex
+	stopping bool
+	procs    []*proc
+	deaths   []string
+}
+
+// proc is one supervised server process.
+type proc struct {
+	label string
+	name  string
+	args  []string
+	log   string
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the supervisor goroutine ends
 }
 
 // Env returns the environment variables that point tests at the servers.
@@ -58,6 +84,7 @@ func (s *Servers) Env() []string {
 		EnvS3Endpoint + "=" + s.S3Endpoint,
 		EnvS3AccessKey + "=" + S3AccessKey,
 		EnvS3SecretKey + "=" + S3SecretKey,
+		EnvCache + "=" + s.cacheDir,
 	}
 }
 
@@ -136,19 +163,32 @@ func FreePort() (int, error) {
 // Start installs (if needed) and starts both servers on free loopback ports and
 // waits until they accept connections. Call Stop when done.
 func Start(ctx context.Context, cacheDir string) (*Servers, error) {
+	return startIn(ctx, cacheDir, filepath.Join(cacheDir, "server-logs"))
+}
+
+func startIn(ctx context.Context, cacheDir, logDir string) (*Servers, error) {
 	dynalite, versitygw, err := Install(ctx, cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{}
+	s := &Servers{LogDir: logDir, cacheDir: cacheDir}
+	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
+		return nil, err
+	}
 	if s.tmpDir, err = os.MkdirTemp("", "worksetstate-servers-"); err != nil {
+		return nil, err
+	}
+	guard := filepath.Join(s.tmpDir, "dynalite-guard.js")
+	if err := os.WriteFile(guard, dynaliteGuard, 0o644); err != nil {
+		s.Stop()
 		return nil, err
 	}
 	dport, err := FreePort()
 	if err != nil {
+		s.Stop()
 		return nil, err
 	}
-	if err := s.spawn("dynalite", "node", dynalite, "--host", "127.0.0.1", "--port", fmt.Sprint(dport),
+	if err := s.spawn("dynalite", "node", "--require", guard, dynalite, "--host", "127.0.0.1", "--port", fmt.Sprint(dport),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"); err != nil {
 		s.Stop()
 		return nil, err
@@ -175,24 +215,115 @@ func Start(ctx context.Context, cacheDir string) (*Servers, error) {
 	for _, ep := range []string{s.DynamoDBEndpoint, s.S3Endpoint} {
 		if err := waitListening(ctx, strings.TrimPrefix(ep, "http://"), 30*time.Second); err != nil {
 			s.Stop()
-			return nil, err
+			return nil, fmt.Errorf("%w\n%s", err, s.LogTails())
 		}
 	}
 	return s, nil
 }
 
+// dynaliteGuard keeps dynalite alive when a client aborts a request mid-body
+// (see the script for why dynalite 4.0.0 would exit).
+//
+//go:embed dynalite-guard.js
+var dynaliteGuard []byte
+
+// spawn starts a server under supervision, its output appended to its log.
 func (s *Servers) spawn(label, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	logf, err := os.Create(filepath.Join(s.tmpDir, label+".log"))
+	p := &proc{label: label, name: name, args: args, log: filepath.Join(s.LogDir, label+".log"), done: make(chan struct{})}
+	if err := os.WriteFile(p.log, nil, 0o644); err != nil { // a fresh log per run
+		return err
+	}
+	if err := p.start(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	go s.supervise(p)
+	return nil
+}
+
+func (p *proc) start() error {
+	logf, err := os.OpenFile(p.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
+	cmd := exec.Command(p.name, p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", label, err)
+	err = cmd.Start()
+	logf.Close() // the child has its own descriptor
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", p.label, err)
 	}
-	s.procs = append(s.procs, cmd)
+	p.cmd = cmd
 	return nil
+}
+
+// supervise waits for the process; an exit before Stop is a death: reported
+// loudly with the end of the log, recorded, and followed by a restart.
+func (s *Servers) supervise(p *proc) {
+	defer close(p.done)
+	for restarts := 0; ; restarts++ {
+		err := p.cmd.Wait()
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		msg := fmt.Sprintf("%s died during the run (%v)", p.label, err)
+		s.deaths = append(s.deaths, msg)
+		s.mu.Unlock()
+		fmt.Fprintf(os.Stderr, "\n!!! servers: %s; its log is %s, ending:\n%s\n", msg, p.log, tail(p.log, 40))
+		if restarts >= 5 {
+			fmt.Fprintf(os.Stderr, "!!! servers: %s died %d times; not restarting it again\n", p.label, restarts+1)
+			return
+		}
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		err = p.start()
+		s.mu.Unlock()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "!!! servers: restarting %s: %v\n", p.label, err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "!!! servers: %s restarted on the same port (state it held in memory is gone)\n", p.label)
+	}
+}
+
+// Deaths lists every unexpected exit of a server since Start, oldest first.
+func (s *Servers) Deaths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.deaths...)
+}
+
+// LogTails returns the last lines of every server's log, labelled: what a
+// failed run prints so the servers' side can be read without looking for it.
+func (s *Servers) LogTails() string {
+	s.mu.Lock()
+	procs := append([]*proc(nil), s.procs...)
+	s.mu.Unlock()
+	var b strings.Builder
+	for _, p := range procs {
+		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.label, p.log, tail(p.log, 40))
+	}
+	return b.String()
+}
+
+// tail returns the last n lines of a file (or why it cannot be read).
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
@@ -214,15 +345,19 @@ func waitListening(ctx context.Context, addr string, timeout time.Duration) erro
 	}
 }
 
-// Stop kills the servers and removes their data.
+// Stop kills the servers and removes their data; the logs stay in LogDir.
 func (s *Servers) Stop() {
-	for _, p := range s.procs {
-		if p.Process != nil {
-			_ = p.Process.Kill()
-			_ = p.Wait()
-		}
-	}
+	s.mu.Lock()
+	s.stopping = true
+	procs := s.procs
 	s.procs = nil
+	s.mu.Unlock()
+	for _, p := range procs {
+		if p.cmd != nil && p.cmd.Process != nil {
+			_ = p.cmd.Process.Kill()
+		}
+		<-p.done
+	}
 	if s.tmpDir != "" {
 		_ = os.RemoveAll(s.tmpDir)
 	}

@@ -4,7 +4,10 @@
 //	go run ./internal/withservers [-cache DIR] -- go test -race ./...
 //
 // It exits with the command's exit status, and non-zero if a server cannot be
-// installed or started (never silently running without one).
+// installed or started (never silently running without one) or died during the
+// run (it is restarted on the same port so the rest of the run can go on, but
+// whatever it held is gone, so the run does not count as passed). The servers'
+// logs are kept under CACHE/server-logs; a failed run prints their last lines.
 package main
 
 import (
@@ -54,7 +57,23 @@ func run(cacheDir string, args []string) int {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), srv.Env()...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
+	code := exitCode(cmd.Run())
+	if deaths := srv.Deaths(); len(deaths) > 0 {
+		fmt.Fprintf(os.Stderr, "\n!!! withservers: a test server died during the run; the run fails whatever the tests said:\n")
+		for _, d := range deaths {
+			fmt.Fprintf(os.Stderr, "!!!   %s\n", d)
+		}
+		if code == 0 {
+			code = 1
+		}
+	}
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "\nwithservers: the run failed (exit %d); the servers' logs are in %s, ending:\n%s", code, srv.LogDir, srv.LogTails())
+	}
+	return code
+}
+
+func exitCode(err error) int {
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

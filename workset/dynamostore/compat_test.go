@@ -98,7 +98,10 @@ func TestDeployedItemsReadAndSurvive(t *testing.T) {
 			t.Errorf("%s: version %d of a foreign item, want 0", tc.name, w.Version)
 		}
 	}
-	w, _ := st.Get(ctx, "py-1")
+	w, err := st.Get(ctx, "py-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantMeta := map[string]any{"samples": 96.0, "ratio": 0.5, "tags": []any{"wgs"}, "migrated_from_s3": true}
 	if d := cmp.Diff(wantMeta, w.Metadata); d != "" {
 		t.Errorf("metadata (-want +got):\n%s", d)
@@ -109,7 +112,9 @@ func TestDeployedItemsReadAndSurvive(t *testing.T) {
 	if w.RetryCount != 2 || !w.RetryAfter.IsZero() {
 		t.Errorf("retry_count %d, retry_after %v; want 2 and none", w.RetryCount, w.RetryAfter)
 	}
-	w, _ = st.Get(ctx, "py-2")
+	if w, err = st.Get(ctx, "py-2"); err != nil {
+		t.Fatal(err)
+	}
 	if w.FailedStep != "align" {
 		t.Errorf("failed_step %q", w.FailedStep)
 	}
@@ -285,7 +290,9 @@ func TestAmbiguousFailures(t *testing.T) {
 				if err == nil {
 					t.Errorf("acquire in in_progress should be refused, got %+v", l)
 				}
-				faulty.Transition(ctx, workset.TransitionRequest{ID: "amb", To: workset.StateRetrying})
+				if _, err := faulty.Transition(ctx, workset.TransitionRequest{ID: "amb", To: workset.StateRetrying}); err != nil {
+					t.Fatal(err)
+				}
 				l, err = faulty.AcquireLease(ctx, "amb", "x", time.Minute)
 				if err != nil || l.Token != 1 {
 					t.Fatalf("acquire after a lost response: %+v, %v (token must be 1: applied once)", l, err)
@@ -343,7 +350,10 @@ func TestHistoryBoundAndCreateTableTwice(t *testing.T) {
 			t.Fatalf("history grew to %d entries (limit 10 + 1)", len(w.History))
 		}
 	}
-	stored, _ := st.Get(ctx, "h")
+	stored, err := st.Get(ctx, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if last := stored.History[len(stored.History)-1]; last.Reason != time.Duration(39).String() {
 		t.Errorf("newest entry lost: %+v", last)
 	}

@@ -8,6 +8,9 @@ import (
 )
 
 func Benchmark(b *testing.B) {
-	s, _ := memstore.New(func(o *memstore.Options) { o.HistoryLimit = 100 })
+	s, err := memstore.New(func(o *memstore.Options) { o.HistoryLimit = 100 })
+	if err != nil {
+		b.Fatal(err)
+	}
 	storetest.Benchmark(b, s, 10000)
 }
