@@ -203,7 +203,13 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots; done <- struct{}{} }()
+			defer func() {
+				<-slots
+				select { // wake Run; never block (Run may have returned and be waiting for us)
+				case done <- struct{}{}:
+				default:
+				}
+			}()
 			m.process(ctx, w.ID, lease)
 		}()
 	}

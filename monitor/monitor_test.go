@@ -327,3 +327,43 @@ func TestManyMonitorsProcessEachOnce(t *testing.T) {
 		}
 	}
 }
+
+// Run returns after its context ends however many worksets finished while it
+// was not listening: a finished worker never blocks on waking Run (it used to,
+// once more had finished than Concurrency, and Run then waited forever).
+func TestRunReturnsAfterManyCompletions(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	for i := range n {
+		if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("q-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var finished atomic.Int64
+	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+		finished.Add(1)
+		return nil
+	}, fast, func(o *monitor.Options) { o.Concurrency = 8 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx) }()
+	for deadline := time.Now().Add(20 * time.Second); finished.Load() < n-20 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended: a finished worker is stuck")
+	}
+}
