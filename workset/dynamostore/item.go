@@ -18,6 +18,13 @@ import (
 //   - lease_expires_ms: the lease expiry as a number, so conditions compare
 //     numbers instead of timestamps of mixed string formats; present only while
 //     this SDK's lease is held (removed with the lock attributes);
+//   - lease_lock_expires_at: a copy of the lock_expires_at string this SDK wrote
+//     with its lease. The deployed code never writes the SDK's attributes, so
+//     after a Python monitor takes a lock over (or releases it and locks again)
+//     lease_expires_ms and lease_token are stale. They describe the lock only
+//     while lock_expires_at still equals this copy: every condition and every
+//     read checks that (see ours), and otherwise treats the lock as another
+//     tool's, judged by its parsed timestamps;
 //   - last_op: the id of the last write, so a retry after an ambiguous failure
 //     can tell whether its own write applied.
 const (
@@ -46,6 +53,7 @@ const (
 	attrVersion        = "version"
 	attrLeaseToken     = "lease_token"
 	attrLeaseExpiresMs = "lease_expires_ms"
+	attrLeaseLockCopy  = "lease_lock_expires_at"
 	attrLastOp         = "last_op"
 )
 
@@ -159,7 +167,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 		} else if !l.AcquiredAt.IsZero() {
 			l.ExpiresAt = l.AcquiredAt.Add(DefaultLockTimeout)
 		}
-		if _, ours, _ := num(it, attrLeaseExpiresMs); !ours {
+		if !isOurs(it) {
 			l.Token = 0 // a lock written by another tool carries no fencing token
 		}
 		w.Lease = l
@@ -178,6 +186,19 @@ func decode(it item) (*workset.Workset, raw, error) {
 		w.Attributes[k] = x
 	}
 	return w, r, nil
+}
+
+// isOurs reports whether the lock on it is this SDK's lease: the SDK's numeric
+// expiry is there and lock_expires_at is still the string the SDK wrote with it.
+// A deployed writer that took the lock over or locked afresh changed
+// lock_expires_at and never touches the copy.
+func isOurs(it item) bool {
+	if _, ok := it[attrLeaseExpiresMs].(*types.AttributeValueMemberN); !ok {
+		return false
+	}
+	cp, ok1 := it[attrLeaseLockCopy].(*types.AttributeValueMemberS)
+	le, ok2 := it[attrLockExpiresAt].(*types.AttributeValueMemberS)
+	return ok1 && ok2 && cp.Value == le.Value
 }
 
 func decodeHistory(v types.AttributeValue) ([]workset.HistoryEntry, error) {

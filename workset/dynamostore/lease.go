@@ -9,17 +9,36 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset"
 )
 
-// setExpiry sets both spellings of the lease expiry: lock_expires_at for the
-// deployed readers, lease_expires_ms for this SDK's conditions.
+// setExpiry sets both spellings of the lease expiry, lock_expires_at for the
+// deployed readers and lease_expires_ms for this SDK's conditions, and the copy
+// of lock_expires_at that binds the two (see isOurs).
 func setExpiry(upd expression.UpdateBuilder, exp time.Time) expression.UpdateBuilder {
+	at := workset.FormatTime(exp)
 	return upd.
-		Set(expression.Name(attrLockExpiresAt), expression.Value(workset.FormatTime(exp))).
+		Set(expression.Name(attrLockExpiresAt), expression.Value(at)).
+		Set(expression.Name(attrLeaseLockCopy), expression.Value(at)).
 		Set(expression.Name(attrLeaseExpiresMs), expression.Value(exp.UnixMilli()))
 }
 
+// ours holds while the lock is this SDK's lease (the condition form of isOurs):
+// lock_expires_at is still the string the SDK wrote beside lease_expires_ms.
+// A comparison with a missing attribute is false, so a released lock, or one
+// another tool wrote, is never ours.
+func ours() expression.ConditionBuilder {
+	return expression.Name(attrLeaseLockCopy).Equal(expression.Name(attrLockExpiresAt))
+}
+
+// expiredOurs holds when the lock is this SDK's lease and it expired before
+// now minus the skew margin: a lock any SDK caller may take over in one write.
+func (s *Store) expiredOurs(now time.Time) expression.ConditionBuilder {
+	return and(ours(), expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())))
+}
+
 // AcquireLease implements workset.StateStore. A free workset, or one whose lease
-// (written by this SDK) expired, costs one UpdateItem: the free-or-expired test
-// is inside the condition and the new token comes back in the same response.
+// (written by this SDK, and not since taken over by another tool) expired,
+// costs one UpdateItem: the free-or-expired test is inside the condition and the
+// new token comes back in the same response. A lock another tool wrote is read
+// and judged by its timestamps, as that tool judges it.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
 	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
 		return nil, err
@@ -37,14 +56,14 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	cond := and(exists(), expression.Or(
 		and(expression.AttributeNotExists(expression.Name(attrLockOwner)),
 			expression.Name(attrState).In(expression.Value(string(leasable[0])), expression.Value(string(leasable[1])))),
-		expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())),
+		s.expiredOurs(now),
 	))
 	w, err := s.write(ctx, id, op, fresh, cond, func(cur *workset.Workset) (expression.UpdateBuilder, error) {
 		d, err := workset.CheckAcquire(cur, owner, now, s.opts.SkewMargin)
-		if d == workset.AcquireExtend {
+		if d == workset.AcquireExtend && cur.Lease.Token != 0 {
 			return extend, err
 		}
-		return fresh, err
+		return fresh, err // a lock of another tool held by the same owner id gets a lease of ours
 	})
 	if err != nil {
 		return nil, err
@@ -89,6 +108,7 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 		Remove(expression.Name(attrLockOwner)).
 		Remove(expression.Name(attrLockAcquiredAt)).
 		Remove(expression.Name(attrLockExpiresAt)).
+		Remove(expression.Name(attrLeaseLockCopy)).
 		Remove(expression.Name(attrLeaseExpiresMs)), now, op)
 	_, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
 		return upd, workset.CheckLeaseCurrent(cur, lease)

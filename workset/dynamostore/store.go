@@ -378,24 +378,24 @@ func pinned(w *workset.Workset, r raw) expression.ConditionBuilder {
 }
 
 // leaseFree holds when no live lease of this SDK is held, judged numerically.
-// A lock written by another tool (no lease_expires_ms) never counts as free
-// here; the slow path parses its timestamps.
+// A lock written by another tool (including one that took over a lease of this
+// SDK) never counts as free here; the slow path parses its timestamps.
 func (s *Store) leaseFree(now time.Time) expression.ConditionBuilder {
 	return expression.Or(
 		expression.AttributeNotExists(expression.Name(attrLockOwner)),
-		expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())),
+		s.expiredOurs(now),
 	)
 }
 
+// fenced holds while l is the current lock: same owner, and for a lease of this
+// SDK the same fencing token on a lock that is still the SDK's (see ours); for a
+// lock of another tool (token 0), a lock that is not the SDK's.
 func fenced(l *workset.Lease) expression.ConditionBuilder {
-	return and(expression.Name(attrLockOwner).Equal(expression.Value(l.Owner)), tokenIs(l.Token))
-}
-
-func tokenIs(tok int64) expression.ConditionBuilder {
-	if tok == 0 {
-		return expression.AttributeNotExists(expression.Name(attrLeaseExpiresMs))
+	owner := expression.Name(attrLockOwner).Equal(expression.Value(l.Owner))
+	if l.Token == 0 {
+		return and(owner, expression.Not(ours()))
 	}
-	return expression.Name(attrLeaseToken).Equal(expression.Value(tok))
+	return and(owner, expression.Name(attrLeaseToken).Equal(expression.Value(l.Token)), ours())
 }
 
 // Transition implements workset.StateStore.
