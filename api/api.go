@@ -132,6 +132,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusForbidden
 	case errors.Is(err, workset.ErrUnsupported):
 		code = http.StatusNotImplemented
+	case errors.Is(err, workset.ErrMalformed):
+		code = http.StatusInternalServerError // the store's data, not the request: the body names the record and attribute
 	}
 	if code == http.StatusInternalServerError {
 		h.opts.Logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)

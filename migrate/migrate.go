@@ -45,6 +45,10 @@ const (
 	StateDiffers         Kind = "state_differs"
 	FieldsDiffer         Kind = "fields_differ"
 	Equal                Kind = "equal"
+	// UnreadableInSource: the source record cannot be read (another tool wrote
+	// an attribute the SDK cannot interpret). Nothing is written for it; apply
+	// reports it failed, and the run goes on with the other worksets.
+	UnreadableInSource Kind = "unreadable_in_source"
 )
 
 // Difference is one workset's comparison. It prints as one JSON line.
@@ -299,6 +303,14 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 		defer close(batches)
 		batch := make([]*workset.Workset, 0, m.opts.BatchSize)
 		for w, err := range workset.Scan(gctx, m.src, workset.ListQuery{}) {
+			var mal *workset.MalformedError
+			if errors.As(err, &mal) {
+				d := Difference{WorksetID: mal.ID, Kind: UnreadableInSource, outcome: OutcomeFailed, err: mal}
+				if err := record(d); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("migrate: reading the source: %w", err)
 			}
@@ -351,6 +363,9 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 	}
 	if seen != nil {
 		for w, err := range workset.Scan(ctx, m.dst, workset.ListQuery{}) {
+			if errors.Is(err, workset.ErrMalformed) {
+				continue // logged by the store; never deleted or written by a migration
+			}
 			if err != nil {
 				return res, fmt.Errorf("migrate: reading the destination: %w", err)
 			}

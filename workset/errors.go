@@ -26,7 +26,27 @@ var (
 	ErrInvalidInput = errors.New("workset: invalid input")
 	// ErrUnsupported: the store cannot do what was asked (see Capabilities).
 	ErrUnsupported = errors.New("workset: unsupported")
+	// ErrMalformed: a stored record cannot be read (another tool wrote an
+	// attribute this SDK cannot interpret). It is the store's data, not the
+	// caller's input: it never matches ErrInvalidInput. See MalformedError.
+	ErrMalformed = errors.New("workset: malformed stored record")
 )
+
+// MalformedError names the stored record and attribute that cannot be read. It
+// matches ErrMalformed (and only that: the detail is text, so a malformed
+// stored timestamp is not mistaken for the caller's invalid input).
+type MalformedError struct {
+	ID        string
+	Attribute string
+	Detail    string
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("workset %s: stored attribute %s cannot be read: %s", e.ID, e.Attribute, e.Detail)
+}
+
+// Unwrap returns ErrMalformed.
+func (e *MalformedError) Unwrap() error { return ErrMalformed }
 
 // TransitionError reports a transition the graph refused. It matches
 // ErrInvalidTransition.

@@ -140,8 +140,9 @@ func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, er
 	return All(ctx, s, q)
 }
 
-// All returns every workset matching q, following cursors to the end. Iteration
-// stops at the first error, which is yielded with a nil workset.
+// All returns every workset matching q, following cursors to the end. A record
+// that cannot be read is yielded as a nil workset with its *MalformedError, and
+// iteration goes on if the caller does (every other error ends it).
 func All(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {
 	return func(yield func(*Workset, error) bool) {
 		for {
@@ -149,6 +150,11 @@ func All(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, err
 			if err != nil {
 				yield(nil, err)
 				return
+			}
+			for _, m := range page.Malformed {
+				if !yield(nil, m) {
+					return
+				}
 			}
 			for _, w := range page.Worksets {
 				if !yield(w, nil) {

@@ -308,7 +308,11 @@ const (
 // Page is one page of a list. Cursor is empty on the last page.
 type Page struct {
 	Worksets []*Workset
-	Cursor   string
+	// Malformed lists the records of this page that could not be read (they
+	// are not in Worksets; the store also logs them). One bad record never
+	// fails a page.
+	Malformed []*MalformedError
+	Cursor    string
 }
 
 // modeled are the attribute names this SDK reads and writes itself (the deployed

@@ -47,7 +47,10 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.
 			for _, it := range res.Responses[s.table] {
 				w, _, err := decode(it)
 				if err != nil {
-					return nil, err
+					// Left out (the caller sees it as absent, and a create
+					// conditioned on absence is then refused), never failing the batch.
+					s.opts.Logger.WarnContext(ctx, "dynamostore: skipping an unreadable record", "err", err)
+					continue
 				}
 				out[w.ID] = w
 			}

@@ -1,6 +1,7 @@
 package dynamostore
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -72,97 +73,132 @@ type raw struct {
 type item = map[string]types.AttributeValue
 
 // decode turns a stored item into a Workset. It reads every timestamp format
-// the deployed system wrote and keeps unknown attributes in Attributes.
+// the deployed system wrote, keeps states it does not model as written
+// (workset.ReadState) and keeps unknown attributes in Attributes.
+//
+// An attribute it cannot interpret is left at its zero value and reported as a
+// *workset.MalformedError (the first one found), beside the record read as far
+// as it could be: a write that already applied still returns what it wrote, and
+// a list skips the record. Only an item without a string workset_id returns nil.
 func decode(it item) (*workset.Workset, raw, error) {
 	var r raw
 	w := &workset.Workset{}
 	id, err := str(it, attrID)
 	if err != nil || id == "" {
-		return nil, r, fmt.Errorf("%w: dynamostore: item without a string workset_id", workset.ErrInvalidInput)
+		return nil, r, &workset.MalformedError{ID: "?", Attribute: attrID, Detail: "missing or not a string"}
 	}
 	w.ID = id
-	fail := func(attr string, err error) (*workset.Workset, raw, error) {
-		return nil, r, fmt.Errorf("dynamostore: workset %s: attribute %s: %w", id, attr, err)
-	}
-	s, err := str(it, attrState)
-	if err != nil {
-		return fail(attrState, err)
-	}
-	if w.State, err = workset.ParseState(s); err != nil {
-		return fail(attrState, err)
-	}
-	w.Priority = workset.PriorityNormal
-	if p, _ := str(it, attrPriority); p != "" {
-		if w.Priority, err = workset.ParsePriority(p); err != nil {
-			return fail(attrPriority, err)
+	var bad *workset.MalformedError
+	fail := func(attr string, err error) {
+		if bad == nil {
+			bad = &workset.MalformedError{ID: id, Attribute: attr, Detail: err.Error()}
 		}
 	}
-	w.Bucket, _ = str(it, attrBucket)
-	w.Prefix, _ = str(it, attrPrefix)
-	w.ErrorDetails, _ = str(it, attrErrorDetails)
-	w.ClusterName, _ = str(it, attrClusterName)
-	w.FailedStep, _ = str(it, attrFailedStep)
-	if v, ok := it[attrRetryAfter].(*types.AttributeValueMemberS); ok && v.Value != "" {
-		if w.RetryAfter, err = workset.ParseTime(v.Value); err != nil {
-			return fail(attrRetryAfter, err)
+	s, err := str(it, attrState)
+	switch {
+	case err != nil:
+		fail(attrState, err)
+	case s == "":
+		fail(attrState, errors.New("missing or empty"))
+	default:
+		w.State = workset.ReadState(s)
+	}
+	w.Priority = workset.PriorityNormal
+	if p, err := str(it, attrPriority); err != nil {
+		fail(attrPriority, err)
+	} else if p != "" {
+		if w.Priority, err = workset.ParsePriority(p); err != nil {
+			w.Priority = workset.PriorityNormal
+			fail(attrPriority, err)
+		}
+	}
+	for name, dst := range map[string]*string{attrBucket: &w.Bucket, attrPrefix: &w.Prefix, attrErrorDetails: &w.ErrorDetails,
+		attrClusterName: &w.ClusterName, attrFailedStep: &w.FailedStep} {
+		if *dst, err = str(it, name); err != nil {
+			fail(name, err)
+		}
+	}
+	if v, err := str(it, attrRetryAfter); err != nil {
+		fail(attrRetryAfter, err)
+	} else if v != "" {
+		if w.RetryAfter, err = workset.ParseTime(v); err != nil {
+			fail(attrRetryAfter, err)
 		}
 	}
 	for name, dst := range map[string]*int{attrRetryCount: &w.RetryCount, attrMaxRetries: &w.MaxRetries} {
 		n, _, err := num(it, name)
 		if err != nil {
-			return fail(name, err)
+			fail(name, err)
 		}
 		*dst = int(n)
 	}
-	if c, _ := str(it, attrErrorCategory); c != "" {
+	if c, err := str(it, attrErrorCategory); err != nil {
+		fail(attrErrorCategory, err)
+	} else if c != "" {
 		w.ErrorCategory = workset.ErrorCategory(c)
 	}
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
 	}{{attrCreatedAt, &w.CreatedAt}, {attrUpdatedAt, &w.UpdatedAt}} {
-		if v, ok := it[f.name].(*types.AttributeValueMemberS); ok {
-			if *f.dst, err = workset.ParseTime(v.Value); err != nil {
-				return fail(f.name, err)
+		v, err := str(it, f.name)
+		if err != nil {
+			fail(f.name, err)
+			continue
+		}
+		if f.name == attrUpdatedAt {
+			if sv, ok := it[f.name].(*types.AttributeValueMemberS); ok {
+				r.updatedAt = &sv.Value
 			}
-			if f.name == attrUpdatedAt {
-				r.updatedAt = &v.Value
+		}
+		if v != "" {
+			if *f.dst, err = workset.ParseTime(v); err != nil {
+				fail(f.name, err)
 			}
 		}
 	}
 	if v, ok := it[attrMetadata]; ok {
 		if err := unmarshalMap(v, &w.Metadata); err != nil {
-			return fail(attrMetadata, err)
+			fail(attrMetadata, err)
 		}
 	}
 	if v, ok := it[attrMetrics]; ok {
 		if err := unmarshalMap(v, &w.Metrics); err != nil {
-			return fail(attrMetrics, err)
+			fail(attrMetrics, err)
 		}
 	}
 	if v, ok := it[attrHistory]; ok {
 		if w.History, err = decodeHistory(v); err != nil {
-			return fail(attrHistory, err)
+			fail(attrHistory, err)
 		}
 	}
 	if w.Version, r.hasVersion, err = num(it, attrVersion); err != nil {
-		return fail(attrVersion, err)
+		fail(attrVersion, err)
 	}
 	if w.FencingToken, _, err = num(it, attrLeaseToken); err != nil {
-		return fail(attrLeaseToken, err)
+		fail(attrLeaseToken, err)
 	}
 	r.lastOp, _ = str(it, attrLastOp)
-	if owner, _ := str(it, attrLockOwner); owner != "" {
+	if owner, err := str(it, attrLockOwner); err != nil {
+		fail(attrLockOwner, err)
+	} else if owner != "" {
 		l := &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken}
-		if v, ok := it[attrLockAcquiredAt].(*types.AttributeValueMemberS); ok {
-			if l.AcquiredAt, err = workset.ParseTime(v.Value); err != nil {
-				return fail(attrLockAcquiredAt, err)
+		if v, err := str(it, attrLockAcquiredAt); err != nil {
+			fail(attrLockAcquiredAt, err)
+		} else if v != "" {
+			if l.AcquiredAt, err = workset.ParseTime(v); err != nil {
+				fail(attrLockAcquiredAt, err)
 			}
 		}
-		if v, ok := it[attrLockExpiresAt].(*types.AttributeValueMemberS); ok {
-			r.lockExpiresAt = &v.Value
-			if l.ExpiresAt, err = workset.ParseTime(v.Value); err != nil {
-				return fail(attrLockExpiresAt, err)
+		if v, err := str(it, attrLockExpiresAt); err != nil {
+			fail(attrLockExpiresAt, err)
+		} else if v != "" {
+			r.lockExpiresAt = &v
+			if l.ExpiresAt, err = workset.ParseTime(v); err != nil {
+				// The deployed code counts an unparsable expiry as stale; so does
+				// this read (the lock is reported, and can be taken over).
+				l.ExpiresAt = time.Time{}
+				fail(attrLockExpiresAt, err)
 			}
 		} else if !l.AcquiredAt.IsZero() {
 			l.ExpiresAt = l.AcquiredAt.Add(DefaultLockTimeout)
@@ -178,12 +214,16 @@ func decode(it item) (*workset.Workset, raw, error) {
 		}
 		var x any
 		if err := attributevalue.Unmarshal(v, &x); err != nil {
-			return fail(k, err)
+			fail(k, err)
+			continue
 		}
 		if w.Attributes == nil {
 			w.Attributes = make(map[string]any)
 		}
 		w.Attributes[k] = x
+	}
+	if bad != nil {
+		return w, r, bad
 	}
 	return w, r, nil
 }
@@ -207,21 +247,20 @@ func decodeHistory(v types.AttributeValue) ([]workset.HistoryEntry, error) {
 		if _, null := v.(*types.AttributeValueMemberNULL); null {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%w: not a list", workset.ErrInvalidInput)
+		return nil, errors.New("not a list")
 	}
 	out := make([]workset.HistoryEntry, 0, len(l.Value))
 	for i, e := range l.Value {
 		m, ok := e.(*types.AttributeValueMemberM)
 		if !ok {
-			return nil, fmt.Errorf("%w: entry %d is not a map", workset.ErrInvalidInput, i)
+			return nil, fmt.Errorf("entry %d is not a map", i)
 		}
 		var h workset.HistoryEntry
-		s, _ := str(m.Value, "state")
-		st, err := workset.ParseState(s)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+		s, err := str(m.Value, "state")
+		if err != nil || s == "" {
+			return nil, fmt.Errorf("entry %d has no string state", i)
 		}
-		h.State = st
+		h.State = workset.ReadState(s)
 		if ts, _ := str(m.Value, "timestamp"); ts != "" {
 			if h.Timestamp, err = workset.ParseTime(ts); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
@@ -267,7 +306,7 @@ func str(it item, name string) (string, error) {
 	case *types.AttributeValueMemberS:
 		return v.Value, nil
 	default:
-		return "", fmt.Errorf("%w: %s is not a string", workset.ErrInvalidInput, name)
+		return "", fmt.Errorf("%s is not a string", name)
 	}
 }
 
@@ -280,13 +319,13 @@ func num(it item, name string) (int64, bool, error) {
 		if err != nil {
 			f, ferr := strconv.ParseFloat(v.Value, 64)
 			if ferr != nil {
-				return 0, false, fmt.Errorf("%w: %s=%q is not a number", workset.ErrInvalidInput, name, v.Value)
+				return 0, false, fmt.Errorf("%s=%q is not a number", name, v.Value)
 			}
 			n = int64(f)
 		}
 		return n, true, nil
 	default:
-		return 0, false, fmt.Errorf("%w: %s is not a number", workset.ErrInvalidInput, name)
+		return 0, false, fmt.Errorf("%s is not a number", name)
 	}
 }
 
@@ -295,7 +334,7 @@ func unmarshalMap(v types.AttributeValue, dst *map[string]any) error {
 		return nil
 	}
 	if _, ok := v.(*types.AttributeValueMemberM); !ok {
-		return fmt.Errorf("%w: not a map", workset.ErrInvalidInput)
+		return errors.New("not a map")
 	}
 	return attributevalue.Unmarshal(v, dst)
 }

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -111,9 +112,7 @@ func (s *Store) queryState(ctx context.Context, q workset.ListQuery, c cursor) (
 			if err != nil {
 				return nil, interpret("Query", string(q.State), err)
 			}
-			if err := appendItems(page, out.Items); err != nil {
-				return nil, err
-			}
+			s.appendItems(ctx, page, out.Items)
 			start = out.LastEvaluatedKey
 			if len(page.Worksets) < q.Limit && start != nil {
 				continue
@@ -149,9 +148,7 @@ func (s *Store) scan(ctx context.Context, q workset.ListQuery, c cursor) (*works
 		if err != nil {
 			return nil, interpret("Scan", s.table, err)
 		}
-		if err := appendItems(page, out.Items); err != nil {
-			return nil, err
-		}
+		s.appendItems(ctx, page, out.Items)
 		if out.LastEvaluatedKey == nil {
 			return page, nil
 		}
@@ -163,13 +160,20 @@ func (s *Store) scan(ctx context.Context, q workset.ListQuery, c cursor) (*works
 	}
 }
 
-func appendItems(page *workset.Page, items []item) error {
+// appendItems adds the items that decode to the page; one that does not is
+// reported in page.Malformed and logged, never failing the page.
+func (s *Store) appendItems(ctx context.Context, page *workset.Page, items []item) {
 	for _, it := range items {
 		w, _, err := decode(it)
 		if err != nil {
-			return err
+			var m *workset.MalformedError
+			if !errors.As(err, &m) {
+				m = &workset.MalformedError{ID: "?", Attribute: "?", Detail: err.Error()}
+			}
+			s.opts.Logger.WarnContext(ctx, "dynamostore: skipping an unreadable record", "workset", m.ID, "err", err)
+			page.Malformed = append(page.Malformed, m)
+			continue
 		}
 		page.Worksets = append(page.Worksets, w)
 	}
-	return nil
 }

@@ -73,7 +73,8 @@ const (
 type Options struct {
 	// Clock tells the time (default workset.SystemClock).
 	Clock workset.Clock
-	// Logger receives debug logs (default: discarded).
+	// Logger receives debug logs, and warnings about stored records that cannot
+	// be read (default: discarded).
 	Logger *slog.Logger
 	// SkewMargin is how long past its expiry a lease is still respected, to allow
 	// for monitors whose clocks disagree (default 1s).
@@ -189,6 +190,7 @@ func (s *Store) read(ctx context.Context, id string) (*workset.Workset, raw, boo
 	}
 	w, r, err := decode(out.Item)
 	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "dynamostore: unreadable record", "workset", id, "err", err)
 		return nil, raw{}, false, err
 	}
 	return w, r, true, nil
@@ -277,7 +279,12 @@ func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuil
 	}
 	w, _, err := decode(out.Attributes)
 	if err != nil {
-		return nil, false, err
+		if w == nil {
+			return nil, false, err
+		}
+		// The write applied: report it as applied, with the record as far as it
+		// reads, and say what another tool left unreadable in it.
+		s.opts.Logger.WarnContext(ctx, "dynamostore: written record has an unreadable attribute", "workset", id, "err", err)
 	}
 	return w, true, nil
 }

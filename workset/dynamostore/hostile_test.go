@@ -1,0 +1,280 @@
+package dynamostore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/daylily-informatics/worksetstate/migrate"
+	"github.com/daylily-informatics/worksetstate/monitor"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
+)
+
+// deployedItem is a ready item as the deployed code registers it.
+func deployedItem(id string) map[string]av {
+	return map[string]av{
+		"workset_id": s(id), "state": s("ready"), "priority": s("normal"), "bucket": s("b"), "prefix": s("worksets/" + id + "/"),
+		"created_at": s("2026-05-01T10:00:00Z"), "updated_at": s("2026-05-01T10:00:00Z"),
+		"state_history": l(m(map[string]av{"state": s("ready"), "timestamp": s("2026-05-01T10:00:00Z"), "reason": s("Initial registration")})),
+	}
+}
+
+// A later deployed version writes states this SDK does not model. Such records
+// stay readable, listable and movable by force, are never dispatched, and
+// never break a page, the ready queue or a monitor.
+func TestUnknownStatesAreKept(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	st, _, c := newStore(t, clock)
+	ctx := t.Context()
+	canceled := deployedItem("canceled-1")
+	canceled["state"] = s("canceled")
+	canceled["state_history"] = l(canceled["state_history"].(*types.AttributeValueMemberL).Value[0],
+		m(map[string]av{"state": s("canceled"), "timestamp": s("2026-05-02T10:00:00Z"), "reason": s("customer canceled")}))
+	putRaw(t, c, st.Table(), canceled)
+	requeued := deployedItem("requeued-1") // ready, with canceled in its history
+	requeued["state_history"] = l(m(map[string]av{"state": s("canceled"), "timestamp": s("2026-05-01T09:00:00Z"), "reason": s("")}),
+		requeued["state_history"].(*types.AttributeValueMemberL).Value[0])
+	putRaw(t, c, st.Table(), requeued)
+	putRaw(t, c, st.Table(), deployedItem("plain-1"))
+
+	w, err := st.Get(ctx, "canceled-1")
+	if err != nil {
+		t.Fatalf("Get of a canceled workset: %v", err)
+	}
+	if w.State != "canceled" || w.State.Valid() || len(w.History) != 2 || w.History[1].State != "canceled" {
+		t.Fatalf("canceled record read as %s (valid %v), history %+v", w.State, w.State.Valid(), w.History)
+	}
+	all := map[string]workset.State{}
+	for w, err := range workset.All(ctx, st, workset.ListQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[w.ID] = w.State
+	}
+	if d := cmp.Diff(map[string]workset.State{"canceled-1": "canceled", "requeued-1": "ready", "plain-1": "ready"}, all); d != "" {
+		t.Errorf("unfiltered list (-want +got):\n%s", d)
+	}
+	page, err := st.List(ctx, workset.ListQuery{State: workset.StateReady})
+	if err != nil || len(page.Worksets) != 2 || len(page.Malformed) != 0 {
+		t.Fatalf("ready queue: %v, %+v", err, page)
+	}
+	// Never dispatched, moved only by force.
+	if _, err := st.AcquireLease(ctx, "canceled-1", "m", time.Minute); !errors.Is(err, workset.ErrInvalidTransition) {
+		t.Errorf("lease on a canceled workset: %v, want ErrInvalidTransition", err)
+	}
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "canceled-1", To: workset.StateReady}); !errors.Is(err, workset.ErrInvalidTransition) {
+		t.Errorf("unforced transition out of canceled: %v, want ErrInvalidTransition", err)
+	}
+	w, err = st.Transition(ctx, workset.TransitionRequest{ID: "canceled-1", To: workset.StateReady, Force: true, Reason: "operator requeue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := w.History[len(w.History)-1]; w.State != workset.StateReady || !h.Forced || h.Reason != "operator requeue" || w.History[1].State != "canceled" {
+		t.Errorf("after a forced requeue: %s, history %+v", w.State, w.History)
+	}
+	// The monitor processes the rest.
+	runFleet(t, st, 1, []string{"requeued-1", "plain-1"})
+}
+
+// runFleet runs monitors until every id in want is complete.
+func runFleet(t *testing.T, st workset.StateStore, monitors int, want []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	runs := map[string]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, monitors)
+	for i := range monitors {
+		mon, err := monitor.New(st, func(ctx context.Context, w *workset.Workset) error {
+			mu.Lock()
+			runs[w.ID]++
+			mu.Unlock()
+			return nil
+		}, func(o *monitor.Options) {
+			o.Owner, o.PollInterval, o.LeaseTTL, o.RenewEvery = fmt.Sprint("fleet-", i), 10*time.Millisecond, 5*time.Second, time.Second
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- mon.Run(ctx) }()
+	}
+	for {
+		done := 0
+		for _, id := range want {
+			if w, err := st.Get(t.Context(), id); err == nil && w.State == workset.StateComplete {
+				done++
+			}
+		}
+		if done == len(want) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("monitor stopped: %v", err)
+		}
+	}
+	for _, id := range want {
+		if runs[id] != 1 {
+			t.Errorf("%s processed %d times, want once", id, runs[id])
+		}
+	}
+}
+
+// A hostile table: for each attribute the decoder checks, a malformed value,
+// written by another tool, meets every write operation. Each write is either
+// refused with nothing written, or reported as applied (never applied and
+// reported failed); the error for stored data is ErrMalformed naming the
+// attribute, never the caller's ErrInvalidInput; and the ready queue, with every
+// one of these items in it, is still drained by a fleet of monitors.
+func TestHostileItems(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	st, _, c := newStore(t, clock)
+	ctx := t.Context()
+	// (state and priority are index keys: the table itself refuses another type.)
+	bad := map[string]map[string]av{
+		"priority":         {"priority": s("SUPER")},
+		"history-entry":    {"state_history": l(s("not a map"))},
+		"history-state":    {"state_history": l(m(map[string]av{"state": n("3"), "timestamp": s("2026-05-01T10:00:00Z")}))},
+		"history-time":     {"state_history": l(m(map[string]av{"state": s("ready"), "timestamp": s("yesterday")}))},
+		"history-type":     {"state_history": s("[]")},
+		"retry_after":      {"retry_after": s("soon")},
+		"retry_count":      {"retry_count": s("2")},
+		"max_retries":      {"max_retries": s("many")},
+		"created_at":       {"created_at": s("not-a-timestamp-at-all!!")},
+		"updated_at":       {"updated_at": s("garbage-garbage-garbage-x")},
+		"lock_expires_at":  {"lock_owner": s("host-py-9"), "lock_acquired_at": s("2026-05-01T10:00:00Z"), "lock_expires_at": s("never")},
+		"lock_acquired_at": {"lock_owner": s("host-py-9"), "lock_acquired_at": s("a while ago")},
+		"lock_owner":       {"lock_owner": n("42")},
+		"metadata":         {"metadata": s("{}")},
+		"metrics":          {"metrics": l()},
+		"version":          {"version": s("1")},
+		"lease_token":      {"lease_token": s("7")},
+		"bucket":           {"bucket": n("5")},
+		"error_details":    {"error_details": l()},
+	}
+	ops := []struct {
+		name string
+		do   func(id string) error
+	}{
+		{"transition", func(id string) error {
+			_, err := st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress})
+			return err
+		}},
+		{"forced", func(id string) error {
+			_, err := st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateError, Force: true, ErrorDetails: "x"})
+			return err
+		}},
+		{"acquire", func(id string) error {
+			_, err := st.AcquireLease(ctx, id, "go-1", time.Minute)
+			return err
+		}},
+		{"release", func(id string) error {
+			return st.ReleaseLease(ctx, workset.Lease{WorksetID: id, Owner: "host-py-9"})
+		}},
+		{"renew", func(id string) error {
+			_, err := st.RenewLease(ctx, workset.Lease{WorksetID: id, Owner: "host-py-9"}, time.Minute)
+			return err
+		}},
+		{"record-failure", func(id string) error {
+			_, err := workset.RecordFailure(ctx, st, workset.FailureRequest{ID: id, Category: workset.CategoryTransient, Step: "s", Details: "boom"}, clock.Now())
+			return err
+		}},
+	}
+	applied, refused := 0, 0
+	for name, attrs := range bad {
+		for _, op := range ops {
+			id := fmt.Sprintf("bad-%s-%s", name, op.name)
+			it := deployedItem(id)
+			for k, v := range attrs {
+				it[k] = v
+			}
+			putRaw(t, c, st.Table(), it)
+			before := getRaw(t, c, st.Table(), id)
+			err := op.do(id)
+			after := getRaw(t, c, st.Table(), id)
+			changed := cmp.Diff(before, after, avCmp) != ""
+			switch {
+			case err == nil:
+				applied++
+				if !changed {
+					t.Errorf("%s on %s: reported applied, nothing written", op.name, name)
+				}
+			case changed:
+				t.Errorf("%s on %s: applied, then reported failed: %v", op.name, name, err)
+			default:
+				refused++
+				if errors.Is(err, workset.ErrInvalidInput) {
+					t.Errorf("%s on %s: stored data reported as the caller's invalid input: %v", op.name, name, err)
+				}
+				var mal *workset.MalformedError
+				if errors.As(err, &mal) && (mal.ID != id || mal.Attribute == "") {
+					t.Errorf("%s on %s: malformed error does not name the record: %+v", op.name, name, mal)
+				}
+			}
+		}
+		// A read names the attribute.
+		if _, err := st.Get(ctx, fmt.Sprintf("bad-%s-transition", name)); err != nil {
+			var mal *workset.MalformedError
+			if !errors.Is(err, workset.ErrMalformed) || !errors.As(err, &mal) || mal.Attribute == "" {
+				t.Errorf("Get on %s: %v, want a MalformedError naming the attribute", name, err)
+			}
+		}
+	}
+	t.Logf("%d malformed shapes × %d writes: %d applied and reported applied, %d refused with nothing written", len(bad), len(ops), applied, refused)
+
+	// The queue holds the poisoned items beside good ones; a fleet drains the good ones.
+	var good []string
+	for i := range 8 {
+		id := fmt.Sprintf("good-%d", i)
+		putRaw(t, c, st.Table(), deployedItem(id))
+		good = append(good, id)
+	}
+	page, err := st.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: workset.MaxPageSize})
+	if err != nil {
+		t.Fatalf("a poisoned ready queue fails the page: %v", err)
+	}
+	if len(page.Malformed) == 0 {
+		t.Errorf("no malformed records reported on a poisoned page (%d read)", len(page.Worksets))
+	}
+	runFleet(t, st, 3, good)
+
+	// A migration out of the poisoned table reports the unreadable records and
+	// migrates the others.
+	dst, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mig, err := migrate.New(st, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := mig.Apply(ctx, nil)
+	if err != nil {
+		t.Fatalf("a migration out of a table with unreadable records failed: %v", err)
+	}
+	if res.Kinds[migrate.UnreadableInSource] == 0 || int64(len(res.Failures)) != res.Kinds[migrate.UnreadableInSource] {
+		t.Errorf("unreadable records not reported as failures: kinds %v, %d failures", res.Kinds, len(res.Failures))
+	}
+	for _, id := range good {
+		if _, err := dst.Get(ctx, id); err != nil {
+			t.Errorf("%s not migrated: %v", id, err)
+		}
+	}
+}
