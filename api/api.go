@@ -244,6 +244,9 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) next(w http.ResponseWriter, r *http.Request) {
 	now := h.opts.Clock.Now()
 	for ws, err := range workset.All(r.Context(), h.store, workset.ListQuery{State: workset.StateReady, Limit: 100}) {
+		if errors.Is(err, workset.ErrMalformed) {
+			continue // one unreadable record never blocks the queue (the store logged it)
+		}
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -303,7 +306,7 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workset_id": l.WorksetID, "owner_id": l.Owner, "locked": true,
+	writeJSON(w, http.StatusOK, map[string]any{"status": "locked", "workset_id": l.WorksetID, "owner_id": l.Owner, "locked": true,
 		"fencing_token": l.Token, "lock_expires_at": workset.FormatTime(l.ExpiresAt)})
 }
 
@@ -327,7 +330,7 @@ func (h *Handler) unlock(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workset_id": ws.ID, "owner_id": o, "released": true})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "unlocked", "workset_id": ws.ID, "owner_id": o, "released": true})
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
@@ -340,6 +343,14 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	for _, n := range counts {
 		total += n
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{"queue_depth": counts[workset.StateReady], "total_worksets": total,
+	// The deployed shape: queue_depth maps every state to its count.
+	depth := make(map[string]int64, len(counts))
+	for _, st := range workset.States() {
+		depth[string(st)] = counts[st]
+	}
+	for st, n := range counts {
+		depth[string(st)] = n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue_depth": depth, "total_worksets": total,
 		"ready_worksets": counts[workset.StateReady], "in_progress_worksets": counts[workset.StateInProgress], "error_worksets": counts[workset.StateError]})
 }

@@ -304,7 +304,10 @@ func (w *Writer) Transition(ctx context.Context, req workset.TransitionRequest) 
 		return out, err
 	}
 	mreq := req
-	mreq.ExpectedState, mreq.ExpectedVersion, mreq.Lease = "", 0, nil
+	mreq.ExpectedVersion, mreq.Lease = 0, nil
+	if !req.IsRestore() { // a restore keeps its ExpectedState: it is what makes it one
+		mreq.ExpectedState = ""
+	}
 	if req.Lease != nil {
 		mreq.Lease = w.leaseFor(r.mSide, *req.Lease)
 	}

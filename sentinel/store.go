@@ -398,11 +398,17 @@ func (s *Store) wroteIt(ctx context.Context, key, nonce string) bool {
 	return err == nil && ParseBody(data).Nonce == nonce
 }
 
+// errNoCustomers refuses a list by customer: sentinels keep no attributes.
+var errNoCustomers = fmt.Errorf("%w: the sentinel store keeps no customer_id; list by customer is not possible", workset.ErrUnsupported)
+
 // List implements workset.StateStore. Results are in ID order; with a state
 // filter, that is also dispatch order, since every workset reads as normal.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
 	if err := q.Normalize(); err != nil {
 		return nil, err
+	}
+	if q.Customer != "" {
+		return nil, errNoCustomers
 	}
 	after := ""
 	if q.Cursor != "" {
@@ -431,6 +437,9 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 	q.Cursor, q.Limit = "", 0
 	if err := q.Normalize(); err != nil {
 		return func(yield func(*workset.Workset, error) bool) { yield(nil, err) }
+	}
+	if q.Customer != "" {
+		return func(yield func(*workset.Workset, error) bool) { yield(nil, errNoCustomers) }
 	}
 	return s.pass(ctx, q, "")
 }

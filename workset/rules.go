@@ -82,6 +82,7 @@ func CheckAcquire(w *Workset, owner string, now time.Time, skew time.Duration) (
 // ApplyTransition applies an accepted req to w at now: state, optional fields,
 // version, updated time and a history entry. Call CheckTransition first.
 func ApplyTransition(w *Workset, req TransitionRequest, now time.Time) {
+	applyLifecycle(w, req, now)
 	w.State = req.To
 	w.UpdatedAt = now
 	w.Version++

@@ -3,6 +3,7 @@ package workset
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -218,6 +219,10 @@ type TransitionRequest struct {
 	FailedStep    string
 	// Retry, when set, sets the retry count and time (RecordFailure uses it).
 	Retry *RetryInfo
+	// Actor names who asked for the transition. Archive, delete and restore
+	// record it (archived_by, deleted_by, restored_by) with Reason and the time,
+	// as the deployed code does; see Archive, Restore and Delete.
+	Actor string
 }
 
 // RetryInfo is the retry bookkeeping a transition sets.
@@ -273,6 +278,10 @@ func ValidateLeaseRequest(id, owner string, ttl time.Duration) error {
 type ListQuery struct {
 	State    State
 	Priority Priority
+	// Customer, when set, keeps only the worksets whose customer_id attribute
+	// (Workset.Attributes["customer_id"]) is this value. Stores that keep no
+	// attributes refuse it with ErrUnsupported.
+	Customer string
 	// Limit is the page size; 0 means the store's default (100). Stores cap it at 1000.
 	Limit int
 	// Cursor continues a previous page ("" for the first page). Cursors are opaque
@@ -287,6 +296,9 @@ func (q *ListQuery) Normalize() error {
 	}
 	if q.Priority != "" && !q.Priority.Valid() {
 		return invalid("unknown priority %q in list query (valid: %s)", q.Priority, joinStrings(allPriorities))
+	}
+	if q.Customer != "" && strings.TrimSpace(q.Customer) != q.Customer {
+		return invalid("customer %q in list query has surrounding whitespace", q.Customer)
 	}
 	switch {
 	case q.Limit < 0:
@@ -314,6 +326,10 @@ type Page struct {
 	Malformed []*MalformedError
 	Cursor    string
 }
+
+// AttrCustomerID is the deployed attribute naming the customer a workset
+// belongs to (kept in Workset.Attributes).
+const AttrCustomerID = "customer_id"
 
 // modeled are the attribute names this SDK reads and writes itself (the deployed
 // names plus the SDK's own), which Attributes may not carry.

@@ -100,13 +100,17 @@ func drive(t *testing.T, base string) {
 	if next := call(t, "GET", base+"/worksets/next", "", 200); !strings.Contains(next, `"workset_id":"ws-2"`) {
 		t.Errorf("next = %s, want the urgent ws-2", next)
 	}
-	call(t, "POST", base+"/worksets/ws-2/lock?owner_id=host-a-1", "", 200)
+	if got := call(t, "POST", base+"/worksets/ws-2/lock?owner_id=host-a-1", "", 200); !strings.Contains(got, `"status":"locked"`) {
+		t.Errorf("lock answer %s, want the deployed status field", got)
+	}
 	call(t, "POST", base+"/worksets/ws-2/lock?owner_id=host-b-2", "", 409)
 	call(t, "DELETE", base+"/worksets/ws-2/lock?owner_id=host-b-2", "", 403)
 	if next := call(t, "GET", base+"/worksets/next", "", 200); !strings.Contains(next, `"workset_id":"ws-1"`) {
 		t.Errorf("next while ws-2 is locked = %s, want ws-1", next)
 	}
-	call(t, "DELETE", base+"/worksets/ws-2/lock?owner_id=host-a-1", "", 200)
+	if got := call(t, "DELETE", base+"/worksets/ws-2/lock?owner_id=host-a-1", "", 200); !strings.Contains(got, `"status":"unlocked"`) {
+		t.Errorf("unlock answer %s, want the deployed status field", got)
+	}
 	got := call(t, "PUT", base+"/worksets/ws-2/state", `{"state":"IN_PROGRESS","reason":"picked up","cluster_name":"c1"}`, 200)
 	var ws map[string]any
 	if err := json.Unmarshal([]byte(got), &ws); err != nil {
@@ -123,9 +127,16 @@ func drive(t *testing.T, base string) {
 		t.Errorf("list ready = %s", list)
 	}
 	call(t, "GET", base+"/worksets?limit=0", "", 400)
-	stats := call(t, "GET", base+"/queue/stats", "", 200)
-	if !strings.Contains(stats, `"total_worksets":2`) || !strings.Contains(stats, `"error_worksets":1`) || !strings.Contains(stats, `"queue_depth":1`) {
-		t.Errorf("stats = %s", stats)
+	var stats struct {
+		QueueDepth map[string]int64 `json:"queue_depth"`
+		Total      int64            `json:"total_worksets"`
+		Errors     int64            `json:"error_worksets"`
+	}
+	if err := json.Unmarshal([]byte(call(t, "GET", base+"/queue/stats", "", 200)), &stats); err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	if stats.Total != 2 || stats.Errors != 1 || stats.QueueDepth["ready"] != 1 || stats.QueueDepth["error"] != 1 || stats.QueueDepth["complete"] != 0 {
+		t.Errorf("stats = %+v, want the deployed shape (queue_depth a map of state to count)", stats)
 	}
 	// Pagination: every page followed through X-Next-Cursor.
 	for i := range 25 {

@@ -14,6 +14,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/monitor"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
 	"github.com/daylily-informatics/worksetstate/workset/storetest"
 )
@@ -276,5 +277,42 @@ func TestHostileItems(t *testing.T) {
 		if _, err := dst.Get(ctx, id); err != nil {
 			t.Errorf("%s not migrated: %v", id, err)
 		}
+	}
+}
+
+// With customer-id-state-index (Options.CustomerIndex), a customer's list is a
+// Query on that index, every page followed; items the deployed code wrote with
+// customer_id are found the same way.
+func TestListByCustomerUsesTheIndex(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	st, counter, c := newStore(t, clock, func(o *dynamostore.Options) { o.CustomerIndex = true })
+	ctx := t.Context()
+	for i := range 9 {
+		if _, err := st.Register(ctx, workset.RegisterRequest{ID: fmt.Sprintf("w-%d", i), Attributes: map[string]any{"customer_id": fmt.Sprintf("c%d", i%2)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	py := deployedItem("py-1")
+	py["customer_id"] = s("c1")
+	putRaw(t, c, st.Table(), py)
+	counter.Reset()
+	got := map[string]bool{}
+	q := workset.ListQuery{Customer: "c1", State: workset.StateReady, Limit: 2}
+	for w, err := range workset.All(ctx, st, q) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[w.ID] = true
+	}
+	want := map[string]bool{"w-1": true, "w-3": true, "w-5": true, "w-7": true, "py-1": true}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("customer c1 (-want +got):\n%s", d)
+	}
+	if n := counter.Counts()["Scan"]; n != 0 {
+		t.Errorf("%d scans for a list by customer on a table with the index, want 0 (queries only)", n)
+	}
+	if n := counter.Counts()["Query"]; n == 0 {
+		t.Error("no query on the customer index")
 	}
 }

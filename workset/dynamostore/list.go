@@ -69,7 +69,8 @@ func stringsToKey(m map[string]string) item {
 // List implements workset.StateStore. With a state, it queries
 // state-priority-index once per priority in dispatch order (the index sorts
 // priorities alphabetically, which is not dispatch order); without one, it scans.
-// Every LastEvaluatedKey is followed: a page is short only at the end.
+// With a customer, see listCustomer. Every LastEvaluatedKey is followed: a page
+// is short only at the end.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
 	if err := q.Normalize(); err != nil {
 		return nil, err
@@ -77,6 +78,9 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 	c, err := parseCursor(q.Cursor)
 	if err != nil {
 		return nil, err
+	}
+	if q.Customer != "" {
+		return s.listCustomer(ctx, q, c)
 	}
 	if q.State != "" {
 		return s.queryState(ctx, q, c)
@@ -133,30 +137,87 @@ func (s *Store) queryState(ctx context.Context, q workset.ListQuery, c cursor) (
 }
 
 func (s *Store) scan(ctx context.Context, q workset.ListQuery, c cursor) (*workset.Page, error) {
-	in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(s.opts.ConsistentReads), ExclusiveStartKey: stringsToKey(c.Key)}
+	in := &dynamodb.ScanInput{TableName: aws.String(s.table), ConsistentRead: aws.Bool(s.opts.ConsistentReads)}
+	var filter []expression.ConditionBuilder
 	if q.Priority != "" {
-		expr, err := expression.NewBuilder().WithFilter(expression.Name(attrPriority).Equal(expression.Value(string(q.Priority)))).Build()
+		filter = append(filter, expression.Name(attrPriority).Equal(expression.Value(string(q.Priority))))
+	}
+	if q.Customer != "" {
+		filter = append(filter, expression.Name(workset.AttrCustomerID).Equal(expression.Value(q.Customer)))
+		if q.State != "" {
+			filter = append(filter, expression.Name(attrState).Equal(expression.Value(string(q.State))))
+		}
+	}
+	if len(filter) > 0 {
+		expr, err := expression.NewBuilder().WithFilter(and(filter[0], filter[1:]...)).Build()
 		if err != nil {
 			return nil, err
 		}
 		in.FilterExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.Filter(), expr.Names(), expr.Values()
 	}
-	page := &workset.Page{}
-	for {
-		in.Limit = aws.Int32(int32(q.Limit - len(page.Worksets)))
+	return s.pages(ctx, q, c, func(start item, limit int32) ([]item, item, error) {
+		in.ExclusiveStartKey, in.Limit = start, aws.Int32(limit)
 		out, err := s.client.Scan(ctx, in)
 		if err != nil {
-			return nil, interpret("Scan", s.table, err)
+			return nil, nil, interpret("Scan", s.table, err)
 		}
-		s.appendItems(ctx, page, out.Items)
-		if out.LastEvaluatedKey == nil {
+		return out.Items, out.LastEvaluatedKey, nil
+	})
+}
+
+// listCustomer lists one customer's worksets: through customer-id-state-index
+// when the table has it (a state filter is then part of the key condition),
+// else by a filtered scan. Either way every page is followed; results are in
+// the index's or the table's order, not dispatch order.
+func (s *Store) listCustomer(ctx context.Context, q workset.ListQuery, c cursor) (*workset.Page, error) {
+	if !s.hasCustomerIndex(ctx) {
+		return s.scan(ctx, q, c)
+	}
+	key := expression.Key(workset.AttrCustomerID).Equal(expression.Value(q.Customer))
+	if q.State != "" {
+		key = expression.KeyAnd(key, expression.Key(attrState).Equal(expression.Value(string(q.State))))
+	}
+	b := expression.NewBuilder().WithKeyCondition(key)
+	if q.Priority != "" {
+		b = b.WithFilter(expression.Name(attrPriority).Equal(expression.Value(string(q.Priority))))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	in := &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(CustomerStateIndex),
+		KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}
+	return s.pages(ctx, q, c, func(start item, limit int32) ([]item, item, error) {
+		in.ExclusiveStartKey, in.Limit = start, aws.Int32(limit)
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, nil, interpret("Query", q.Customer, err)
+		}
+		return out.Items, out.LastEvaluatedKey, nil
+	})
+}
+
+// pages reads with read from c until the page holds q.Limit worksets or the
+// reads end, following every LastEvaluatedKey (a filtered read may return
+// few or no items and still have more).
+func (s *Store) pages(ctx context.Context, q workset.ListQuery, c cursor, read func(start item, limit int32) ([]item, item, error)) (*workset.Page, error) {
+	page := &workset.Page{}
+	start := stringsToKey(c.Key)
+	for {
+		items, last, err := read(start, int32(q.Limit-len(page.Worksets)))
+		if err != nil {
+			return nil, err
+		}
+		s.appendItems(ctx, page, items)
+		if last == nil {
 			return page, nil
 		}
 		if len(page.Worksets) == q.Limit {
-			page.Cursor = cursor{Key: keyToStrings(out.LastEvaluatedKey)}.encode()
+			page.Cursor = cursor{Key: keyToStrings(last)}.encode()
 			return page, nil
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		start = last
 	}
 }
 

@@ -342,3 +342,75 @@ func TestSideBySideClaimRace(t *testing.T) {
 		t.Errorf("one side never won (%d Go, %d Python): the race did not race", goWins, pyWins)
 	}
 }
+
+// Archive, restore and delete keep the deployed bookkeeping, both ways: what Go
+// writes has the attributes the deployed code writes, and each side restores
+// what the other archived.
+func TestSideBySideLifecycleBookkeeping(t *testing.T) {
+	t.Parallel()
+	e := newSideBySide(t)
+	ctx := t.Context()
+	py := e.py("host-py-1")
+	for _, id := range []string{"go-arch", "py-arch"} {
+		e.register(id)
+		if _, err := e.st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateComplete}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goW, err := workset.Archive(ctx, e.st, "go-arch", "ops@example.org", "quarterly cleanup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := py.Archive(ctx, "py-arch", "ops@example.org", "quarterly cleanup"); err != nil {
+		t.Fatal(err)
+	}
+	pyW, err := e.st.Get(ctx, "py-arch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*workset.Workset{goW, pyW} {
+		a := w.Attributes
+		if w.State != workset.StateArchived || a["archived_by"] != "ops@example.org" || a["archive_reason"] != "quarterly cleanup" ||
+			a["original_state"] != "complete" || a["archived_at"] == nil {
+			t.Errorf("%s archived: state %s, attributes %v", w.ID, w.State, a)
+		}
+	}
+	// Each side restores what the other archived.
+	if err := py.Restore(ctx, "go-arch", "ops@example.org"); err != nil {
+		t.Fatalf("python restores a Go-archived workset: %v", err)
+	}
+	restored, err := workset.Restore(ctx, e.st, "py-arch", "ops@example.org", "needed again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRestored, err := e.st.Get(ctx, "go-arch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*workset.Workset{restored, goRestored} {
+		a := w.Attributes
+		if w.State != workset.StateReady || a["restored_by"] != "ops@example.org" || a["restored_at"] == nil || a["archived_at"] != nil || a["archive_reason"] != nil {
+			t.Errorf("%s restored: state %s, attributes %v", w.ID, w.State, a)
+		}
+	}
+	// Delete (soft) from archived.
+	if _, err := workset.Archive(ctx, e.st, "go-arch", "ops", ""); err == nil {
+		t.Fatal("archived a ready workset: the graph allows archive only from complete, failed or ignored")
+	}
+	if _, err := e.st.Transition(ctx, workset.TransitionRequest{ID: "go-arch", To: workset.StateIgnored}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workset.Archive(ctx, e.st, "go-arch", "ops", "ignored"); err != nil {
+		t.Fatal(err)
+	}
+	del, err := workset.MarkDeleted(ctx, e.st, "go-arch", "ops", "retention")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := del.Attributes; del.State != workset.StateDeleted || a["deleted_by"] != "ops" || a["delete_reason"] != "retention" || a["deleted_at"] == nil {
+		t.Errorf("deleted: %s %v", del.State, a)
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,6 +68,10 @@ const DefaultTable = "daylily-worksets"
 const (
 	StatePriorityIndex = "state-priority-index"
 	CreatedAtIndex     = "created-at-index"
+	// CustomerStateIndex (customer_id HASH, state RANGE) is the index a later
+	// deployed version added. CreateTable makes it with Options.CustomerIndex;
+	// a list by customer uses it when the table has it.
+	CustomerStateIndex = "customer-id-state-index"
 )
 
 // Options configure a Store.
@@ -90,6 +95,8 @@ type Options struct {
 	// MaxPinnedRetries bounds how often a write is retried when the record moved
 	// between the refused write and the read that explained it (default 5).
 	MaxPinnedRetries int
+	// CustomerIndex makes CreateTable create customer-id-state-index as well.
+	CustomerIndex bool
 }
 
 // Store is the DynamoDB StateStore.
@@ -97,6 +104,34 @@ type Store struct {
 	client Client
 	table  string
 	opts   Options
+
+	customerIndex atomic.Int32 // 0 unknown, 1 the table has customer-id-state-index, 2 it has not
+}
+
+// hasCustomerIndex reports whether the table has customer-id-state-index,
+// asking DescribeTable once. If it cannot tell (the call failed, say for lack of
+// permission) it answers false, so lists fall back to a filtered scan, and asks
+// again next time.
+func (s *Store) hasCustomerIndex(ctx context.Context) bool {
+	switch s.customerIndex.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	out, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "dynamostore: cannot tell whether the customer index exists; scanning", "err", err)
+		return false
+	}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		if aws.ToString(g.IndexName) == CustomerStateIndex && g.IndexStatus == types.IndexStatusActive {
+			s.customerIndex.Store(1)
+			return true
+		}
+	}
+	s.customerIndex.Store(2)
+	return false
 }
 
 var (
@@ -467,6 +502,17 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 		if v != "" {
 			upd = upd.Set(expression.Name(name), expression.Value(v))
 		}
+	}
+	set, remove := workset.LifecycleUpdate(req, now)
+	for name, v := range set {
+		upd = upd.Set(expression.Name(name), expression.Value(v))
+	}
+	if req.To == workset.StateArchived {
+		// The state left: every SET reads the item as it was before the update.
+		upd = upd.Set(expression.Name(workset.AttrOriginalState), expression.Name(attrState))
+	}
+	for _, name := range remove {
+		upd = upd.Remove(expression.Name(name))
 	}
 	if req.Metrics != nil {
 		m, err := marshal(req.Metrics)

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/daylily-informatics/worksetstate/workset"
 )
 
 // CreateTable creates the table as the deployed system does (key workset_id,
@@ -27,7 +29,7 @@ func (s *Store) CreateTable(ctx context.Context, maxWait time.Duration) error {
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}
 	}
-	_, err := s.client.CreateTable(ctx, &dynamodb.CreateTableInput{
+	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(s.table),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -38,7 +40,19 @@ func (s *Store) CreateTable(ctx context.Context, maxWait time.Duration) error {
 		},
 		KeySchema:              []types.KeySchemaElement{{AttributeName: aws.String(attrID), KeyType: types.KeyTypeHash}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{gsi(StatePriorityIndex, attrPriority), gsi(CreatedAtIndex, attrCreatedAt)},
-	})
+	}
+	if s.opts.CustomerIndex {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(workset.AttrCustomerID), AttributeType: types.ScalarAttributeTypeS})
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName: aws.String(CustomerStateIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(workset.AttrCustomerID), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrState), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		})
+	}
+	_, err := s.client.CreateTable(ctx, in)
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return interpret("CreateTable", s.table, err)

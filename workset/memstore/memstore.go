@@ -345,7 +345,8 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 }
 
 func matches(w *workset.Workset, q workset.ListQuery) bool {
-	return (q.State == "" || w.State == q.State) && (q.Priority == "" || w.Priority == q.Priority)
+	return (q.State == "" || w.State == q.State) && (q.Priority == "" || w.Priority == q.Priority) &&
+		(q.Customer == "" || w.Attributes[workset.AttrCustomerID] == q.Customer)
 }
 
 func (s *Store) sortLocked() {

@@ -79,6 +79,8 @@ func Run(t *testing.T, h Harness) {
 		{"RaceTransition", testRaceTransition},
 		{"Import", testImport},
 		{"Delete", testDelete},
+		{"Lifecycle", testLifecycle},
+		{"ListByCustomer", testListByCustomer},
 		{"RecordFailure", testRecordFailure},
 		{"RecordFailureRace", testRecordFailureRace},
 	}
@@ -726,6 +728,81 @@ func testImport(e *env) {
 	wantErr(e.t, err, workset.ErrInvalidInput, "import invalid id")
 	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "ok", State: "weird"}, IfAbsent: true})
 	wantErr(e.t, err, workset.ErrInvalidInput, "import unknown state")
+}
+
+// Archive, restore and soft delete move the state on every store; a store that
+// keeps Attributes also keeps the deployed bookkeeping (who, why, when).
+func testLifecycle(e *env) {
+	e.register("ws-lc", "")
+	e.transition(workset.TransitionRequest{ID: "ws-lc", To: workset.StateInProgress})
+	e.transition(workset.TransitionRequest{ID: "ws-lc", To: workset.StateFailed})
+	w, err := workset.Archive(e.ctx, e.s, "ws-lc", "ops", "retention")
+	if err != nil || w.State != workset.StateArchived {
+		e.t.Fatalf("Archive: %v, %+v", err, w)
+	}
+	if _, err := workset.Restore(e.ctx, e.s, "ws-lc", "ops", "needed again"); err != nil {
+		e.t.Fatalf("Restore: %v", err)
+	}
+	got := e.get("ws-lc")
+	if got.State != workset.StateReady {
+		e.t.Fatalf("after Restore: %s, want ready", got.State)
+	}
+	if e.caps.Metadata {
+		a := got.Attributes
+		if a[workset.AttrRestoredBy] != "ops" || a[workset.AttrRestoredAt] == nil || a[workset.AttrOriginalState] != "failed" ||
+			a[workset.AttrArchivedAt] != nil || a[workset.AttrArchivedBy] != nil || a[workset.AttrArchiveReason] != nil {
+			e.t.Errorf("bookkeeping after archive and restore: %v", a)
+		}
+	}
+	if _, err := workset.Restore(e.ctx, e.s, "ws-lc", "ops", ""); !errors.Is(err, workset.ErrConflict) {
+		e.t.Errorf("Restore of a ready workset: %v, want ErrConflict", err)
+	}
+}
+
+// A list by customer returns exactly that customer's worksets, every page
+// followed, with and without a state; stores without attributes refuse it.
+func testListByCustomer(e *env) {
+	if !e.caps.Metadata {
+		_, err := e.s.List(e.ctx, workset.ListQuery{Customer: "c1"})
+		wantErr(e.t, err, workset.ErrUnsupported, "list by customer on a store without attributes")
+		return
+	}
+	want := map[string]map[string]bool{}
+	for i := range 13 {
+		id, cust := fmt.Sprintf("ws-cu-%02d", i), fmt.Sprintf("c%d", i%3)
+		attrs := map[string]any{workset.AttrCustomerID: cust}
+		if i == 12 {
+			attrs = nil // no customer at all
+		}
+		if _, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: id, Attributes: attrs}); err != nil {
+			e.t.Fatal(err)
+		}
+		if attrs != nil {
+			if want[cust] == nil {
+				want[cust] = map[string]bool{}
+			}
+			want[cust][id] = true
+		}
+	}
+	e.transition(workset.TransitionRequest{ID: "ws-cu-00", To: workset.StateInProgress})
+	for _, q := range []workset.ListQuery{{Customer: "c0", Limit: 2}, {Customer: "c1", Limit: 1}, {Customer: "c0", State: workset.StateReady, Limit: 2}, {Customer: "nobody", Limit: 5}} {
+		got := map[string]bool{}
+		for _, w := range e.collect(q) {
+			if got[w.ID] {
+				e.t.Errorf("%+v: %s listed twice", q, w.ID)
+			}
+			got[w.ID] = true
+		}
+		exp := map[string]bool{}
+		for id := range want[q.Customer] {
+			if q.State == "" || id != "ws-cu-00" {
+				exp[id] = true
+			}
+		}
+		if d := cmp.Diff(exp, got); d != "" {
+			e.t.Errorf("list %+v (-want +got):\n%s", q, d)
+		}
+	}
 }
 
 func testDelete(e *env) {
