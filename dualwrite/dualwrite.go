@@ -265,7 +265,10 @@ func (w *Writer) Get(ctx context.Context, id string) (*workset.Workset, error) {
 		diff = fmt.Sprintf("the %s store: %v", r.mirrorName, oerr)
 	} else {
 		pc, mc := r.primary.Capabilities(), r.mirror.Capabilities()
-		diff = cmp.Diff(workset.Project(out, nil, pc, mc), workset.Project(other, nil, pc, mc))
+		a, b := workset.Project(out, nil, pc, mc), workset.Project(other, nil, pc, mc)
+		if fields := workset.DiffFields(a, b); len(fields) > 0 { // the Migrator's comparison; cmp only to show it
+			diff = fmt.Sprintf("fields %v differ:\n%s", fields, cmp.Diff(a, b))
+		}
 		if a, b := out.Lease, other.Lease; (a == nil) != (b == nil) || (a != nil && a.Owner != b.Owner) {
 			diff += fmt.Sprintf("lease: %s holds %v, the %s store %v\n", "the authoritative store", leaseOwner(a), r.mirrorName, leaseOwner(b))
 		}

@@ -51,6 +51,7 @@ package sentinel
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"iter"
@@ -412,8 +413,9 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 	}
 	after := ""
 	if q.Cursor != "" {
-		id, ok := strings.CutPrefix(q.Cursor, "after:")
-		if !ok || workset.ValidateID(id) != nil {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		id, ok := strings.CutPrefix(string(raw), "after:")
+		if err != nil || !ok || workset.ValidateID(id) != nil {
 			return nil, fmt.Errorf("%w: malformed list cursor %q", workset.ErrInvalidInput, q.Cursor)
 		}
 		after = id
@@ -424,7 +426,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 			return nil, err
 		}
 		if len(page.Worksets) == q.Limit {
-			page.Cursor = "after:" + page.Worksets[len(page.Worksets)-1].ID
+			page.Cursor = base64.RawURLEncoding.EncodeToString([]byte("after:" + page.Worksets[len(page.Worksets)-1].ID)) // opaque, URL-safe
 			break
 		}
 		page.Worksets = append(page.Worksets, w)

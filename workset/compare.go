@@ -67,7 +67,9 @@ func emptyToNil(m map[string]any) map[string]any {
 }
 
 // DiffFields names the fields in which two projections differ ("state",
-// "priority", ...), or nil when they are equal.
+// "priority", ...), or nil when they are equal. It is the one comparison of
+// records in the SDK: the Migrator's verify and the DualWriter's shadow reads
+// both use it, so they never disagree about whether two records match.
 func DiffFields(a, b Projection) []string {
 	var out []string
 	add := func(name string, same bool) {
@@ -88,34 +90,15 @@ func DiffFields(a, b Projection) []string {
 	return out
 }
 
-// numbersAsFloat normalises numbers, since stores may hand back 12 as int or
-// float64.
-func numbersAsFloat(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		if t == nil {
-			return nil
-		}
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = numbersAsFloat(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = numbersAsFloat(x)
-		}
-		return s
-	case int:
-		return float64(t)
-	case int32:
-		return float64(t)
-	case int64:
-		return float64(t)
-	case float32:
-		return float64(t)
-	default:
-		return v
+// numbersAsFloat puts a value into the value model's normal form (numbers as
+// float64), so that records written before the model was enforced, or by other
+// tools, compare by value on every path (verify, shadow reads).
+func numbersAsFloat(m map[string]any) any {
+	if m == nil {
+		return nil
 	}
+	if n, err := normalizeValue("", "", m, 1); err == nil {
+		return n
+	}
+	return m
 }

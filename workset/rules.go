@@ -151,7 +151,9 @@ func ValidateImport(req ImportRequest) error {
 			return invalid("workset %s: attribute %q is managed by the SDK and cannot be set as an extra attribute", w.ID, k)
 		}
 	}
-	return nil
+	// Checked on copies: the caller's record is not changed.
+	md, mt, at := w.Metadata, w.Metrics, w.Attributes
+	return normalizeFields(w.ID, map[string]*map[string]any{"metadata": &md, "metrics": &mt, "attributes": &at})
 }
 
 // CheckImportReplace reports ErrConflict unless cur is still what req expects.
@@ -168,6 +170,8 @@ func CheckImportReplace(cur *Workset, req ImportRequest) error {
 // PrepareImport fills defaults into a record about to be imported at now and
 // appends the forced history entry for reason, if any.
 func PrepareImport(w *Workset, reason string, now time.Time) {
+	// ValidateImport accepted these: this only normalises them (numbers as float64).
+	_ = normalizeFields(w.ID, map[string]*map[string]any{"metadata": &w.Metadata, "metrics": &w.Metrics, "attributes": &w.Attributes})
 	if w.Priority == "" {
 		w.Priority = PriorityNormal
 	}

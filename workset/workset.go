@@ -189,7 +189,7 @@ func (r *RegisterRequest) Normalize() error {
 			return invalid("workset %s: attribute %q is managed by the SDK and cannot be set as an extra attribute", r.ID, k)
 		}
 	}
-	return nil
+	return normalizeFields(r.ID, map[string]*map[string]any{"metadata": &r.Metadata, "attributes": &r.Attributes})
 }
 
 // TransitionRequest moves a workset to another state.
@@ -254,7 +254,7 @@ func (r *TransitionRequest) Normalize() error {
 	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
 		return invalid("workset %s: lease is for workset %q owner %q", r.ID, r.Lease.WorksetID, r.Lease.Owner)
 	}
-	return nil
+	return normalizeFields(r.ID, map[string]*map[string]any{"metrics": &r.Metrics})
 }
 
 // ValidateLeaseRequest checks the arguments of AcquireLease and RenewLease.

@@ -8,6 +8,7 @@ package memstore
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -291,7 +292,8 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 }
 
 // List implements workset.StateStore. Without a state filter the order is by ID;
-// with one, by priority rank and then ID. Cursors are "rank/id" positions, so
+// with one, by priority rank and then ID. Cursors are "rank/id" positions
+// (base64url, so they pass any HTTP hop unchanged), so
 // pages stay correct while worksets are added or removed.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
 	if err := ctx.Err(); err != nil {
@@ -335,7 +337,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 				if byPriority {
 					lastRank = last.Priority.Rank()
 				}
-				page.Cursor = fmt.Sprintf("%d/%s", lastRank, last.ID)
+				page.Cursor = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d/%s", lastRank, last.ID))
 				return page, nil
 			}
 			page.Worksets = append(page.Worksets, w.Clone())
@@ -363,8 +365,9 @@ func parseCursor(c string) (rank int, after string, err error) {
 	if c == "" {
 		return 0, "", nil
 	}
-	r, id, ok := strings.Cut(c, "/")
-	if !ok || len(r) != 1 || r[0] < '0' || r[0] > '2' || workset.ValidateID(id) != nil {
+	raw, derr := base64.RawURLEncoding.DecodeString(c)
+	r, id, ok := strings.Cut(string(raw), "/")
+	if derr != nil || !ok || len(r) != 1 || r[0] < '0' || r[0] > '2' || workset.ValidateID(id) != nil {
 		return 0, "", fmt.Errorf("%w: malformed list cursor %q", workset.ErrInvalidInput, c)
 	}
 	return int(r[0] - '0'), id, nil

@@ -22,6 +22,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 		{"Import", testImport},
 		{"Delete", testDelete},
 		{"Lifecycle", testLifecycle},
+		{"ValueModel", testValueModel},
 		{"ListByCustomer", testListByCustomer},
 		{"RecordFailure", testRecordFailure},
 		{"RecordFailureRace", testRecordFailureRace},
@@ -756,6 +759,53 @@ func testLifecycle(e *env) {
 	}
 	if _, err := workset.Restore(e.ctx, e.s, "ws-lc", "ops", ""); !errors.Is(err, workset.ErrConflict) {
 		e.t.Errorf("Restore of a ready workset: %v, want ErrConflict", err)
+	}
+}
+
+// Metadata round-trips to the same normalised value on every store that keeps
+// it (numbers as float64), and values outside the model are refused with
+// ErrInvalidInput naming their path, with nothing stored.
+func testValueModel(e *env) {
+	in := map[string]any{"int": 7, "int64": int64(1) << 40, "uint8": uint8(3), "float": 2.5, "f32": float32(0.5),
+		"strs": []string{"a", "b"}, "smap": map[string]string{"k": "v"}, "nested": map[string]any{"list": []any{1, "x", nil, true}},
+		"null": nil}
+	want, err := workset.NormalizeValues("ws-vm", "metadata", in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-vm", Metadata: in}); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.caps.Metadata {
+		if d := cmp.Diff(want, e.get("ws-vm").Metadata); d != "" {
+			e.t.Errorf("metadata read back (-want +got):\n%s", d)
+		}
+	}
+	deep := map[string]any{}
+	cur := deep
+	for range workset.MaxValueDepth {
+		next := map[string]any{}
+		cur["d"] = next
+		cur = next
+	}
+	for name, md := range map[string]map[string]any{
+		"func": {"f": func() {}}, "chan": {"c": make(chan int)}, "time": {"t": time.Now()}, "nan": {"n": math.NaN()},
+		"deep": deep, "struct": {"s": struct{ A int }{1}},
+	} {
+		id := "ws-vm-" + name
+		_, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: id, Metadata: md})
+		wantErr(e.t, err, workset.ErrInvalidInput, "metadata with a "+name)
+		if _, err := e.s.Get(e.ctx, id); !errors.Is(err, workset.ErrNotFound) {
+			e.t.Errorf("refused %s metadata left a record: %v", name, err)
+		}
+	}
+	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-vm", To: workset.StateInProgress, Metrics: map[string]any{"bad": []any{func() {}}}})
+	wantErr(e.t, err, workset.ErrInvalidInput, "metrics with a func")
+	if !strings.Contains(err.Error(), "metrics.bad[0]") {
+		e.t.Errorf("error %q does not name the path metrics.bad[0]", err)
+	}
+	if got := e.get("ws-vm"); got.State != workset.StateReady {
+		e.t.Errorf("a refused transition moved the workset to %s", got.State)
 	}
 }
 
