@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -141,15 +142,26 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, code, map[string]string{"detail": err.Error()})
 }
 
+// decode reads exactly one JSON document into v: unknown fields, and anything
+// after the document but white space, are refused.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	bad := func(err error) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
 		}
 		return fmt.Errorf("%w: request body: %v", workset.ErrInvalidInput, err)
+	}
+	if err := dec.Decode(v); err != nil {
+		return bad(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return bad(err)
+		}
+		return fmt.Errorf("%w: request body: data after the JSON document", workset.ErrInvalidInput)
 	}
 	return nil
 }
@@ -180,6 +192,10 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.Priority = p
+	}
+	if err := req.Normalize(); err != nil { // refused before any store call
+		h.fail(w, r, err)
+		return
 	}
 	ws, err := h.store.Register(r.Context(), req)
 	if err != nil {
@@ -278,8 +294,13 @@ func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	ws, err := h.store.Transition(r.Context(), workset.TransitionRequest{ID: r.PathValue("id"), To: st, Reason: b.Reason,
-		ErrorDetails: b.ErrorDetails, ClusterName: b.ClusterName, Metrics: b.Metrics})
+	req := workset.TransitionRequest{ID: r.PathValue("id"), To: st, Reason: b.Reason,
+		ErrorDetails: b.ErrorDetails, ClusterName: b.ClusterName, Metrics: b.Metrics}
+	if err := req.Normalize(); err != nil { // refused before any store call
+		h.fail(w, r, err)
+		return
+	}
+	ws, err := h.store.Transition(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err)
 		return

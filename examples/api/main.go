@@ -10,12 +10,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,6 +39,13 @@ func main() {
 	endpoint := flag.String("dynamodb-endpoint", "", "DynamoDB endpoint URL (an emulator)")
 	memory := flag.Bool("memory", false, "serve the embedded in-memory store: no AWS at all")
 	verbose := flag.Bool("verbose", false, "log every workset event")
+	so := api.DefaultServerOptions()
+	flag.DurationVar(&so.ReadHeaderTimeout, "read-header-timeout", so.ReadHeaderTimeout, "time allowed to read a request's headers")
+	flag.DurationVar(&so.ReadTimeout, "read-timeout", so.ReadTimeout, "time allowed to read a whole request (slow bodies are cut off)")
+	flag.DurationVar(&so.WriteTimeout, "write-timeout", so.WriteTimeout, "time allowed to write a response")
+	flag.DurationVar(&so.IdleTimeout, "idle-timeout", so.IdleTimeout, "idle keep-alive connections are closed after this")
+	flag.IntVar(&so.MaxHeaderBytes, "max-header-bytes", so.MaxHeaderBytes, "largest request headers accepted")
+	flag.DurationVar(&so.ShutdownTimeout, "shutdown-timeout", so.ShutdownTimeout, "on SIGTERM, time in-flight requests get to finish")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -50,13 +55,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(ctx, logger, *table, *region, *host, *port, *create, *endpoint, *memory, *verbose); err != nil {
+	if err := run(ctx, logger, *table, *region, *host, *port, *create, *endpoint, *memory, *verbose, so); err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, table, region, host string, port int, create bool, endpoint string, memory, verbose bool) error {
+func run(ctx context.Context, logger *slog.Logger, table, region, host string, port int, create bool, endpoint string, memory, verbose bool, so api.ServerOptions) error {
 	var store workset.StateStore
 	if memory {
 		s, err := memstore.New()
@@ -96,22 +101,10 @@ func run(ctx context.Context, logger *slog.Logger, table, region, host string, p
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("serving the workset API", "addr", ln.Addr().String(), "memory", memory, "table", table)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
+	if err := api.Serve(ctx, ln, h, so); err != nil {
 		return err
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	logger.Info("stopped: in-flight requests finished")
 	return nil
 }
