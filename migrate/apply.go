@@ -62,8 +62,13 @@ func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) 
 	}
 }
 
-// conflict applies the conflict policy to a destination that changed.
+// conflict applies the conflict policy to a destination that changed. A
+// destination that changed into exactly what this run would write (another
+// run, or a rerun, got there first) is no conflict: it is unchanged.
 func (m *Migrator) conflict(ctx context.Context, imp workset.Importer, d Difference, cause error) (Outcome, error) {
+	if cur, err := m.dst.Get(ctx, d.WorksetID); err == nil && m.compare(d.source, cur).Kind == Equal {
+		return OutcomeUnchanged, nil
+	}
 	switch m.opts.OnConflict {
 	case DestinationWins:
 		return OutcomeKept, nil

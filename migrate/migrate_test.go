@@ -258,3 +258,48 @@ func TestCleanupOnlyVerified(t *testing.T) {
 		t.Errorf("cleanup kept a verified workset: %v", err)
 	}
 }
+
+// Two applies at once leave every workset created once, and neither reports
+// the other's identical creates as conflicts.
+func TestConcurrentAppliesAgree(t *testing.T) {
+	t.Parallel()
+	src, dst := mem(t), mem(t)
+	const n = 2000
+	seed(t, src, n, func(i int) workset.State { return workset.States()[i%4] })
+	var wg sync.WaitGroup
+	results := make([]*migrate.Result, 2)
+	for i := range results {
+		m, err := migrate.New(src, dst, func(o *migrate.Options) { o.Concurrency = 8 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := m.Apply(context.Background(), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	created := int64(0)
+	for i, res := range results {
+		if res == nil {
+			t.FailNow()
+		}
+		t.Logf("run %d: %v", i, res.Outcomes)
+		if c := res.Outcomes[migrate.OutcomeConflict] + res.Outcomes[migrate.OutcomeFailed]; c != 0 {
+			t.Errorf("run %d: %d conflicts or failures for identical creates: %v", i, c, res.Outcomes)
+		}
+		if got := res.Outcomes[migrate.OutcomeCreated] + res.Outcomes[migrate.OutcomeUnchanged]; got != n {
+			t.Errorf("run %d: %d created or unchanged, want %d", i, got, n)
+		}
+		created += res.Outcomes[migrate.OutcomeCreated]
+	}
+	if created != n {
+		t.Errorf("%d creates in all, want exactly %d", created, n)
+	}
+}

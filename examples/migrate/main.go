@@ -96,6 +96,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, httpClien
 }
 
 func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpClient aws.HTTPClient) error {
+	out := &printer{w: stdout}
+	err := runCmd(ctx, args, stdout, stderr, httpClient, out)
+	var ee *exitError
+	if out.json && !out.summarized && err != nil && !(errors.As(err, &ee) && ee.code == 2) {
+		out.summary(out.cmd, out.dryRun, nil, err) // a run that failed before any result still ends in a summary line
+	}
+	return err
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpClient aws.HTTPClient, out *printer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f flags
@@ -133,6 +143,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	out.cmd, out.json, out.dryRun = cmd, f.json, f.dryRun
 	switch cmd {
 	case "plan", "apply", "verify", "rollback", "cleanup", "iam-policy":
 	default:
@@ -200,6 +211,10 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	if err != nil {
 		return usageError("%v", err)
 	}
+	// The source must be readable before anything is created.
+	if _, err := bucket.List(ctx, sentinel.ListInput{Prefix: f.prefix, MaxKeys: 1}); err != nil {
+		return fmt.Errorf("bucket %s cannot be read (nothing was created or changed): %w", f.bucket, err)
+	}
 	var dest workset.StateStore = ddb
 	switch exists, err := tableExists(ctx, ddbc, f.table); {
 	case err != nil:
@@ -217,7 +232,6 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	default:
 		return fmt.Errorf("table %s does not exist (create it with: apply --create-table)", f.table)
 	}
-	out := &printer{w: stdout, json: f.json, dryRun: f.dryRun}
 	var total int64
 	if f.progress {
 		if total, err = count(ctx, legacy); err != nil {
@@ -248,20 +262,32 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	case cmd == "cleanup":
 		res, err = m.Cleanup(ctx, f.dryRun, out.outcome)
 	}
+	if err == nil {
+		err = incomplete(cmd, res)
+	}
 	if res != nil {
-		out.summary(cmd, f.dryRun, res)
+		out.summary(cmd, f.dryRun, res, err)
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// incomplete is the exit-1 error of a run that finished with failed or
+// conflicting worksets (or, for verify, with discrepancies), nil otherwise.
+func incomplete(cmd string, res *migrate.Result) error {
+	var parts []string
+	if n := res.Outcomes[migrate.OutcomeFailed]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d worksets failed", n))
 	}
-	bad := int64(len(res.Failures)) + res.Outcomes[migrate.OutcomeConflict] + res.Outcomes[migrate.OutcomeFailed]
-	if cmd == "verify" {
-		bad += res.Discrepancies()
+	if n := res.Outcomes[migrate.OutcomeConflict]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d conflicts", n))
 	}
-	if bad > 0 {
-		return &exitError{1, ""}
+	if n := res.Discrepancies(); cmd == "verify" && n > 0 {
+		parts = append(parts, fmt.Sprintf("%d discrepancies", n))
 	}
-	return nil
+	if len(parts) == 0 {
+		return nil
+	}
+	return &exitError{1, strings.Join(parts, ", ")}
 }
 
 func tableExists(ctx context.Context, c *dynamodb.Client, table string) (bool, error) {
@@ -289,9 +315,11 @@ func count(ctx context.Context, s workset.StateStore) (int64, error) {
 
 // printer writes differences and the summary, as text or JSON lines.
 type printer struct {
-	w      io.Writer
-	json   bool
-	dryRun bool
+	w          io.Writer
+	json       bool
+	dryRun     bool
+	cmd        string
+	summarized bool
 }
 
 type line struct {
@@ -338,10 +366,24 @@ func orDash(s workset.State) string {
 	return string(s)
 }
 
-func (p *printer) summary(cmd string, dryRun bool, r *migrate.Result) {
+// summary ends the output. runErr is nil for a run that succeeded; otherwise
+// the summary says the run failed and why (the JSON line's "status" is "ok" or
+// "failed", with "error").
+func (p *printer) summary(cmd string, dryRun bool, r *migrate.Result, runErr error) {
+	p.summarized = true
 	if p.json {
-		b, _ := json.Marshal(map[string]any{"summary": map[string]any{"command": cmd, "dry_run": dryRun, "result": r, "discrepancies": r.Discrepancies()}})
+		s := map[string]any{"command": cmd, "dry_run": dryRun, "status": "ok"}
+		if r != nil {
+			s["result"], s["discrepancies"] = r, r.Discrepancies()
+		}
+		if runErr != nil {
+			s["status"], s["error"] = "failed", runErr.Error()
+		}
+		b, _ := json.Marshal(map[string]any{"summary": s})
 		fmt.Fprintln(p.w, string(b))
+		return
+	}
+	if r == nil {
 		return
 	}
 	fmt.Fprintf(p.w, "\n%s%s: %d worksets in %.1fs", cmd, map[bool]string{true: " (dry run)"}[dryRun], r.Seen, r.Elapsed.Seconds())

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/daylily-informatics/worksetstate/internal/legacy"
 	"github.com/daylily-informatics/worksetstate/internal/servers"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
@@ -142,6 +145,33 @@ func TestCLISession(t *testing.T) {
 	if out := cli(1, append([]string{"verify"}, flags...)...); !strings.Contains(out, "state_differs") || !strings.Contains(out, id) {
 		t.Errorf("verify with a discrepancy:\n%s", out)
 	}
+	// With --json, a run that fails says so in its summary line, and why.
+	out = cli(1, append([]string{"verify", "--json"}, flags...)...)
+	last := lastJSONLine(out)
+	if !strings.Contains(last, `"status":"failed"`) || !strings.Contains(last, `"error":"1 discrepancies"`) || !strings.Contains(last, `"discrepancies":1`) {
+		t.Errorf("summary of a failed verify: %s", last)
+	}
+	// A source that cannot be read is found before anything is created.
+	table := testenv.UniqueName("never")
+	bad := append([]string{"apply", "--create-table", "--json"}, flags...)
+	bad[4], bad[6] = "no-such-bucket", table // --bucket, --table
+	out = cli(1, bad...)
+	if last := lastJSONLine(out); !strings.Contains(last, `"status":"failed"`) || !strings.Contains(last, "no-such-bucket") {
+		t.Errorf("summary of a run whose bucket is missing: %s\n%s", last, out)
+	}
+	if _, err := testenv.DynamoDB(t).DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err == nil {
+		t.Errorf("apply --create-table created table %s although its bucket cannot be read", table)
+	}
+}
+
+func lastJSONLine(out string) string {
+	last := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "{") {
+			last = l
+		}
+	}
+	return last
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
