@@ -360,3 +360,33 @@ func TestMemoryToDynamoDBMetadataVerifies(t *testing.T) {
 		t.Errorf("second apply: %v, want 3 unchanged", again.Outcomes)
 	}
 }
+
+// A history another tool grew to thousands of entries is trimmed within
+// DynamoDB's expression limits, keeping the newest entries as they were stored.
+func TestHugeForeignHistoryIsTrimmed(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	st, _, c := newStore(t, clock)
+	ctx := t.Context()
+	it := deployedItem("long")
+	entries := make([]av, 5000)
+	for i := range entries {
+		entries[i] = m(map[string]av{"state": s("ready"), "timestamp": s("2026-05-01T10:00:00Z"), "reason": s(fmt.Sprintf("poll %d", i)), "host": s("py-7")})
+	}
+	it["state_history"] = l(entries...)
+	putRaw(t, c, st.Table(), it)
+	w, err := st.Transition(ctx, workset.TransitionRequest{ID: "long", To: workset.StateInProgress, Reason: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.History) != 100 || w.History[99].Reason != "go" || w.History[0].Reason != "poll 4901" {
+		t.Fatalf("history after the trim: %d entries, first %q, last %q", len(w.History), w.History[0].Reason, w.History[len(w.History)-1].Reason)
+	}
+	raw := getRaw(t, c, st.Table(), "long")["state_history"].(*types.AttributeValueMemberL).Value
+	if len(raw) != 100 {
+		t.Fatalf("stored history has %d entries, want 100", len(raw))
+	}
+	if host := raw[0].(*types.AttributeValueMemberM).Value["host"]; host == nil {
+		t.Error("the trim dropped a key another tool stored in its entries")
+	}
+}

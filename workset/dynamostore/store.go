@@ -525,19 +525,34 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 }
 
 // trimHistory drops the oldest history entries once the history has grown a
-// tenth past HistoryLimit. It is best effort: conditioned on the version just
-// written, so it never races another write; a skipped trim happens next time.
+// tenth past HistoryLimit. It reads the stored entries as they are (another
+// tool may have added keys to them) and writes back the newest HistoryLimit in
+// one SET, however long the history grew (a REMOVE per entry would pass
+// DynamoDB's 4 KB expression limit for a history of a few hundred entries). It
+// is best effort and never races another write: it is conditioned on the version
+// just written and on the history's length (the deployed code appends without
+// touching the version); a skipped trim happens next time.
 func (s *Store) trimHistory(ctx context.Context, w *workset.Workset) {
 	limit := s.opts.HistoryLimit
 	if len(w.History) <= limit+limit/10 {
 		return
 	}
-	drop := len(w.History) - limit
-	upd := expression.Remove(expression.Name(fmt.Sprintf("%s[%d]", attrHistory, 0)))
-	for i := 1; i < drop; i++ {
-		upd = upd.Remove(expression.Name(fmt.Sprintf("%s[%d]", attrHistory, i)))
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(w.ID),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#h"), ExpressionAttributeNames: map[string]string{"#h": attrHistory}})
+	if err != nil {
+		s.opts.Logger.DebugContext(ctx, "history trim skipped", "workset", w.ID, "err", err)
+		return
 	}
-	trimmed, ok, err := s.update(ctx, w.ID, upd, and(exists(), expression.Name(attrVersion).Equal(expression.Value(w.Version))))
+	stored, ok := out.Item[attrHistory].(*types.AttributeValueMemberL)
+	if !ok || len(stored.Value) <= limit {
+		return
+	}
+	n := len(stored.Value)
+	kept := &types.AttributeValueMemberL{Value: stored.Value[n-limit:]}
+	upd := expression.Set(expression.Name(attrHistory), expression.Value(kept))
+	cond := and(exists(), expression.Name(attrVersion).Equal(expression.Value(w.Version)),
+		expression.Size(expression.Name(attrHistory)).Equal(expression.Value(n)))
+	trimmed, ok, err := s.update(ctx, w.ID, upd, cond)
 	if err != nil || !ok {
 		s.opts.Logger.DebugContext(ctx, "history trim skipped", "workset", w.ID, "err", err)
 		return
