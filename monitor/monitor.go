@@ -85,6 +85,18 @@ type Monitor struct {
 	// retryCursor walks the retrying worksets one page per poll, so a poll
 	// costs a bounded number of requests however many are waiting.
 	retryCursor string
+
+	// failures remembers, for a store that cannot keep retry counts and times
+	// (Capabilities.Retries false), how often each workset failed here and
+	// when it may run again, so a failing workset is neither retried at once
+	// nor retried without limit. It is this monitor's memory only.
+	mu       sync.Mutex
+	failures map[string]localRetry
+}
+
+type localRetry struct {
+	count     int
+	notBefore time.Time
 }
 
 // New returns a Monitor running handler over store.
@@ -178,7 +190,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 	m.retryCursor = retrying.Cursor // "" at the end: start over next time
 	now := m.opts.Clock.Now()
 	for _, w := range retrying.Worksets {
-		if !w.RetryAfter.After(now) {
+		if !w.RetryAfter.After(now) && !m.heldBack(w.ID, now) {
 			candidates = append(candidates, w)
 		}
 	}
@@ -276,7 +288,10 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 		f := &Failure{Category: workset.CategoryTransient, Err: herr}
 		errors.As(herr, &f)
 		_, err = workset.RecordFailure(bg, m.store, workset.FailureRequest{ID: id, Lease: l, Category: f.Category, Step: f.Step,
-			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff}, m.opts.Clock.Now())
+			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff, PriorFailures: m.failed(id)}, m.opts.Clock.Now())
+	}
+	if herr == nil || runCtx.Err() != nil {
+		m.forget(id)
 	}
 	if err != nil {
 		log.WarnContext(bg, "monitor: recording the outcome failed", "err", err)
@@ -284,6 +299,39 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	if err := m.store.ReleaseLease(bg, *l); err != nil && !errors.Is(err, workset.ErrLeaseLost) {
 		log.WarnContext(bg, "monitor: releasing the lease failed", "err", err)
 	}
+}
+
+// failed notes a failure of id and returns how many came before it; it keeps
+// nothing when the store keeps retry counts itself.
+func (m *Monitor) failed(id string) int {
+	if m.store.Capabilities().Retries {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failures == nil {
+		m.failures = make(map[string]localRetry)
+	}
+	r := m.failures[id]
+	prior := r.count
+	r.count++
+	r.notBefore = m.opts.Clock.Now().Add(m.opts.Backoff(r.count))
+	m.failures[id] = r
+	return prior
+}
+
+func (m *Monitor) forget(id string) {
+	m.mu.Lock()
+	delete(m.failures, id)
+	m.mu.Unlock()
+}
+
+// heldBack reports whether id failed here and its backoff has not passed.
+func (m *Monitor) heldBack(id string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.failures[id]
+	return ok && now.Before(r.notBefore)
 }
 
 // keepAlive renews the lease every RenewEvery until ctx is done; it cancels

@@ -11,6 +11,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/monitor"
+	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
@@ -365,5 +366,79 @@ func TestRunReturnsAfterManyCompletions(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after its context ended: a finished worker is stuck")
+	}
+}
+
+// An always-failing workset runs at most MaxRetries+1 times, each retry after
+// its backoff, on every store: those that keep retry counts, and the sentinel
+// store on a directory, which (today) does not.
+func TestAlwaysFailingWorksetIsBounded(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(t *testing.T) workset.StateStore{
+		"memory": func(t *testing.T) workset.StateStore {
+			s, err := memstore.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"sentinel-dir": func(t *testing.T) workset.StateStore {
+			b, err := sentinel.NewDirBucket(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := sentinel.New(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"dynamodb": func(t *testing.T) workset.StateStore {
+			s, err := dynamostore.New(testenv.DynamoDB(t), testenv.UniqueName("fail"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateTable(t.Context(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := mk(t)
+			if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: "doomed"}); err != nil {
+				t.Fatal(err)
+			}
+			const maxRetries = 3
+			backoff := func(n int) time.Duration { return time.Duration(n) * 60 * time.Millisecond }
+			var mu sync.Mutex
+			var runs []time.Time
+			m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+				mu.Lock()
+				runs = append(runs, time.Now())
+				mu.Unlock()
+				return errors.New("exit 1")
+			}, fast, func(o *monitor.Options) { o.MaxRetries, o.Backoff = maxRetries, backoff })
+			if err != nil {
+				t.Fatal(err)
+			}
+			runUntil(t, m, func() bool {
+				w, err := s.Get(t.Context(), "doomed")
+				return err == nil && w.State == workset.StateFailed
+			})
+			time.Sleep(200 * time.Millisecond) // a hot loop would show more runs by now
+			mu.Lock()
+			defer mu.Unlock()
+			if len(runs) != maxRetries+1 {
+				t.Errorf("handler ran %d times, want %d", len(runs), maxRetries+1)
+			}
+			for i := 1; i < len(runs); i++ {
+				if gap := runs[i].Sub(runs[i-1]); gap < backoff(i) {
+					t.Errorf("retry %d ran %v after the failure before it, before its backoff %v", i, gap, backoff(i))
+				}
+			}
+		})
 	}
 }

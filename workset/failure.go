@@ -39,6 +39,11 @@ type FailureRequest struct {
 	MaxRetries int
 	// Backoff is the delay before the n-th retry (default RetryDelay).
 	Backoff func(n int) time.Duration
+	// PriorFailures is how many failures the caller already recorded for this
+	// workset. A store that cannot keep retry_count (Capabilities.Retries
+	// false) reads every workset as never retried; the caller's own count then
+	// decides between retrying and failed. Ignored when the store keeps counts.
+	PriorFailures int
 }
 
 // Retryable reports whether failures of category c are retried.
@@ -78,6 +83,9 @@ func RecordFailure(ctx context.Context, s StateStore, req FailureRequest, now ti
 		}
 		if limit <= 0 {
 			limit = DefaultMaxRetries
+		}
+		if !caps.Retries && req.PriorFailures > w.RetryCount {
+			w.RetryCount = req.PriorFailures
 		}
 		tr := TransitionRequest{ID: req.ID, Lease: req.Lease, ErrorDetails: req.Details, ErrorCategory: req.Category,
 			FailedStep: req.Step, Reason: req.Reason, ExpectedState: w.State}
