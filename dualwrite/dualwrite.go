@@ -367,6 +367,15 @@ func (w *Writer) leaseFor(side int, l workset.Lease) *workset.Lease {
 	return &l
 }
 
+// mirrorLeaseMissing reports whether l is a known claim whose mirror lock was
+// never taken (the mirror failed during AcquireLease or a renewal).
+func (w *Writer) mirrorLeaseMissing(mSide int, l workset.Lease) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.leases[l.WorksetID]
+	return ok && p.has(l) && p[mSide] == nil
+}
+
 // AcquireLease implements workset.StateStore.
 func (w *Writer) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
 	r := w.route()
@@ -403,7 +412,15 @@ func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.D
 	if err != nil || r.mirror == nil {
 		return pl, err
 	}
-	ml, err := r.mirror.RenewLease(ctx, *w.leaseFor(r.mSide, lease), ttl)
+	var ml *workset.Lease
+	if w.mirrorLeaseMissing(r.mSide, lease) {
+		// The mirror was down when the lease was taken (a divergence was
+		// recorded then): take its lock now that it may be back, rather than
+		// asking it to renew a lock it never gave.
+		ml, err = r.mirror.AcquireLease(ctx, lease.WorksetID, lease.Owner, ttl)
+	} else {
+		ml, err = r.mirror.RenewLease(ctx, *w.leaseFor(r.mSide, lease), ttl)
+	}
 	if errors.Is(err, workset.ErrLeaseLost) || errors.Is(err, workset.ErrLockHeld) {
 		// The mirror's lock went to someone else: the claim is no longer exclusive.
 		_ = r.primary.ReleaseLease(ctx, *pl)

@@ -69,6 +69,14 @@ type Options struct {
 	Backoff func(n int) time.Duration
 	// MaxRetries overrides the per-workset retry limit when positive.
 	MaxRetries int
+	// OrphanAfter is how long an active workset (in_progress or locked) may
+	// go without a live lease and without a write before the monitor hands it
+	// back to the queue (retrying, due at once, count unchanged): its worker
+	// died, or lost its lease, without recording an outcome. It is how no
+	// workset is ever stranded. A worker that runs worksets outside a monitor
+	// must hold a lease, or write more often than this (default 2×LeaseTTL;
+	// negative turns the sweep off).
+	OrphanAfter time.Duration
 	// Clock (default workset.SystemClock) and Logger (default discarded).
 	Clock  workset.Clock
 	Logger *slog.Logger
@@ -85,6 +93,9 @@ type Monitor struct {
 	// retryCursor walks the retrying worksets one page per poll, so a poll
 	// costs a bounded number of requests however many are waiting.
 	retryCursor string
+	// orphanCursor and lastSweep pace the sweep for orphaned worksets.
+	orphanCursor string
+	lastSweep    time.Time
 
 	// failures remembers, for a store that cannot keep retry counts and times
 	// (Capabilities.Retries false), how often each workset failed here and
@@ -109,6 +120,9 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 	}
 	if o.RenewEvery == 0 {
 		o.RenewEvery = o.LeaseTTL / 3
+	}
+	if o.OrphanAfter == 0 {
+		o.OrphanAfter = 2 * o.LeaseTTL
 	}
 	switch {
 	case store == nil || handler == nil:
@@ -194,6 +208,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 			candidates = append(candidates, w)
 		}
 	}
+	m.sweepOrphans(ctx, now)
 	spread(candidates)
 	claimed := 0
 	for _, w := range candidates {
@@ -298,6 +313,50 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	}
 	if err := m.store.ReleaseLease(bg, *l); err != nil && !errors.Is(err, workset.ErrLeaseLost) {
 		log.WarnContext(bg, "monitor: releasing the lease failed", "err", err)
+	}
+}
+
+// sweepOrphans hands back to the queue, one page per sweep, the active
+// worksets that hold no live lease and were not written for OrphanAfter. Each
+// hand-back is one conditional transition (expected state and version), so it
+// never races the worker it presumes dead: any write of that worker's wins.
+func (m *Monitor) sweepOrphans(ctx context.Context, now time.Time) {
+	if m.opts.OrphanAfter < 0 || now.Sub(m.lastSweep) < m.opts.OrphanAfter/4 {
+		return
+	}
+	m.lastSweep = now
+	for _, st := range []workset.State{workset.StateInProgress, workset.StateLocked} {
+		q := workset.ListQuery{State: st, Limit: 100}
+		if st == workset.StateInProgress {
+			q.Cursor = m.orphanCursor
+		}
+		page, err := m.store.List(ctx, q)
+		if err != nil {
+			m.opts.Logger.WarnContext(ctx, "monitor: listing active worksets for orphans failed", "err", err)
+			return
+		}
+		if st == workset.StateInProgress {
+			m.orphanCursor = page.Cursor
+		}
+		for _, w := range page.Worksets {
+			if w.Lease != nil && !w.Lease.Expired(now, 0) || now.Sub(w.UpdatedAt) < m.opts.OrphanAfter {
+				continue
+			}
+			req := workset.TransitionRequest{ID: w.ID, To: workset.StateRetrying, ExpectedState: w.State,
+				Reason: fmt.Sprintf("orphaned: no live lease and no write since %s; handed back by %s", workset.FormatTime(w.UpdatedAt), m.opts.Owner),
+				Retry:  &workset.RetryInfo{Count: w.RetryCount, After: now}}
+			if w.State == workset.StateLocked { // the graph hands a claim back to ready
+				req.To, req.Retry = workset.StateReady, nil
+			}
+			if m.store.Capabilities().Versioning {
+				req.ExpectedVersion = w.Version
+			}
+			if _, err := m.store.Transition(ctx, req); err != nil {
+				m.opts.Logger.DebugContext(ctx, "monitor: orphan not handed back", "workset", w.ID, "err", err)
+				continue
+			}
+			m.opts.Logger.WarnContext(ctx, "monitor: handed an orphaned workset back to the queue", "workset", w.ID, "state", w.State)
+		}
 	}
 }
 

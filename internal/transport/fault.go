@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -54,4 +55,23 @@ func (a *AmbiguousFailure) Hits() int {
 // IsOp matches requests of one API operation.
 func IsOp(op string) func(*http.Request) bool {
 	return func(r *http.Request) bool { return Operation(r) == op }
+}
+
+// Outage refuses every request as a closed port would while Down is set, and
+// passes them on otherwise: a store that goes away for a while, then comes back.
+type Outage struct {
+	Next http.RoundTripper
+	Down atomic.Bool
+}
+
+// RoundTrip implements http.RoundTripper.
+func (o *Outage) RoundTrip(r *http.Request) (*http.Response, error) {
+	if o.Down.Load() {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	next := o.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
 }
