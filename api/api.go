@@ -7,12 +7,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,6 +34,17 @@ const DefaultLockTimeout = time.Hour
 
 // Options configure the handler.
 type Options struct {
+	// Auth, when set, authenticates every request but GET / (401 when it
+	// fails) and the handler authorizes what the caller may do: a customer sees
+	// and lists only its own worksets (another customer's answer 404, as if
+	// absent), registers only for itself (customer_id is stamped from its
+	// identity), and may not lock, unlock or move worksets (403); an operator
+	// may do everything. Without Auth every caller may do everything: serve
+	// that only on loopback (examples/api refuses otherwise).
+	Auth Authenticator
+	// CORSOrigins lists the browser origins allowed to call the API with
+	// credentials (exact matches; never a wildcard). Empty: no CORS headers.
+	CORSOrigins []string
 	// LockTimeout is the lease duration for lock requests (default 1h).
 	LockTimeout time.Duration
 	// Clock (default workset.SystemClock); Logger (default discarded).
@@ -74,7 +87,70 @@ func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(h.opts.CORSOrigins, origin) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Add("Vary", "Origin")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if h.opts.Auth != nil && !(r.Method == http.MethodGet && r.URL.Path == "/") {
+		id, err := h.opts.Auth.Authenticate(r)
+		if err != nil {
+			// The reason is logged, never the token.
+			h.opts.Logger.WarnContext(r.Context(), "api: unauthenticated request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+ServiceName+`", error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "not authenticated"})
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// visible reports whether the caller may see w (always, without Auth).
+func visible(r *http.Request, w *workset.Workset) bool {
+	id := identity(r)
+	return id == nil || id.Operator || ownerOf(w) == id.Customer
+}
+
+// customer is the customer the caller is limited to ("" for operators and
+// without Auth).
+func customer(r *http.Request) string {
+	if id := identity(r); id != nil && !id.Operator {
+		return id.Customer
+	}
+	return ""
+}
+
+// getVisible reads a workset the caller may see: another customer's answers
+// as not found.
+func (h *Handler) getVisible(r *http.Request, id string) (*workset.Workset, error) {
+	ws, err := h.store.Get(r.Context(), id)
+	if err == nil && !visible(r, ws) {
+		h.opts.Logger.WarnContext(r.Context(), "api: another customer's workset refused", "workset", id, "caller", identity(r).Subject, "path", r.URL.Path)
+		return nil, fmt.Errorf("%w: workset %s", workset.ErrNotFound, id)
+	}
+	return ws, err
+}
+
+// mayOperate refuses customers the calls that drive processing (lock, unlock,
+// state changes): 404 for another customer's workset, 403 for their own.
+func (h *Handler) mayOperate(w http.ResponseWriter, r *http.Request) bool {
+	if customer(r) == "" {
+		return true
+	}
+	if _, err := h.getVisible(r, r.PathValue("id")); err != nil {
+		h.fail(w, r, err)
+		return false
+	}
+	h.opts.Logger.WarnContext(r.Context(), "api: customer may not drive processing", "workset", r.PathValue("id"), "caller", identity(r).Subject, "path", r.URL.Path)
+	h.fail(w, r, fmt.Errorf("%w: only operators and monitors may %s %s", errForbidden, r.Method, r.URL.Path))
+	return false
 }
 
 // Workset is the deployed response shape.
@@ -129,7 +205,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, workset.ErrAlreadyExists), errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrInvalidTransition),
 		errors.Is(err, workset.ErrLockHeld):
 		code = http.StatusConflict
-	case errors.Is(err, workset.ErrLeaseLost):
+	case errors.Is(err, workset.ErrLeaseLost), errors.Is(err, errForbidden):
 		code = http.StatusForbidden
 	case errors.Is(err, workset.ErrUnsupported):
 		code = http.StatusNotImplemented
@@ -171,11 +247,12 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 }
 
 type registerBody struct {
-	WorksetID string         `json:"workset_id"`
-	Bucket    string         `json:"bucket"`
-	Prefix    string         `json:"prefix"`
-	Priority  string         `json:"priority"`
-	Metadata  map[string]any `json:"metadata"`
+	WorksetID  string         `json:"workset_id"`
+	CustomerID string         `json:"customer_id"`
+	Bucket     string         `json:"bucket"`
+	Prefix     string         `json:"prefix"`
+	Priority   string         `json:"priority"`
+	Metadata   map[string]any `json:"metadata"`
 }
 
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
@@ -185,6 +262,18 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := workset.RegisterRequest{ID: b.WorksetID, Bucket: b.Bucket, Prefix: b.Prefix, Metadata: b.Metadata}
+	owner := b.CustomerID
+	if c := customer(r); c != "" {
+		if owner != "" && owner != c {
+			h.opts.Logger.WarnContext(r.Context(), "api: register for another customer refused", "caller", identity(r).Subject, "customer_id", owner)
+			h.fail(w, r, fmt.Errorf("%w: customer_id %q is not the caller's", errForbidden, owner))
+			return
+		}
+		owner = c // stamped from the identity, never from the body
+	}
+	if owner != "" {
+		req.Attributes = map[string]any{workset.AttrCustomerID: owner}
+	}
 	if b.Priority != "" {
 		p, err := workset.ParsePriority(b.Priority)
 		if err != nil {
@@ -206,7 +295,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	ws, err := h.store.Get(r.Context(), r.PathValue("id"))
+	ws, err := h.getVisible(r, r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -215,7 +304,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	q := workset.ListQuery{Cursor: r.URL.Query().Get("cursor"), Limit: 100}
+	q := workset.ListQuery{Cursor: r.URL.Query().Get("cursor"), Limit: 100, Customer: customer(r)}
 	if s := r.URL.Query().Get("state"); s != "" {
 		st, err := workset.ParseState(s)
 		if err != nil {
@@ -256,10 +345,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // next returns the first ready workset in dispatch order that holds no live
-// lease, or 404 when the queue is empty.
+// lease (a customer's own only), or 404 when there is none.
 func (h *Handler) next(w http.ResponseWriter, r *http.Request) {
 	now := h.opts.Clock.Now()
-	for ws, err := range workset.All(r.Context(), h.store, workset.ListQuery{State: workset.StateReady, Limit: 100}) {
+	c := customer(r)
+	var best *workset.Workset
+	for ws, err := range workset.All(r.Context(), h.store, workset.ListQuery{State: workset.StateReady, Limit: 100, Customer: c}) {
 		if errors.Is(err, workset.ErrMalformed) {
 			continue // one unreadable record never blocks the queue (the store logged it)
 		}
@@ -267,12 +358,21 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		if ws.Lease == nil || ws.Lease.Expired(now, 0) {
-			writeJSON(w, http.StatusOK, toJSON(ws))
-			return
+		if ws.Lease != nil && !ws.Lease.Expired(now, 0) {
+			continue
+		}
+		if best == nil || ws.Priority.Rank() < best.Priority.Rank() {
+			best = ws
+		}
+		if c == "" || best.Priority.Rank() == 0 {
+			break // without a customer the list is in dispatch order already
 		}
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"detail": "no ready workset"})
+	if best == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "no ready workset"})
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(best))
 }
 
 type stateBody struct {
@@ -284,6 +384,9 @@ type stateBody struct {
 }
 
 func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
+	if !h.mayOperate(w, r) {
+		return
+	}
 	var b stateBody
 	if err := decode(r, &b); err != nil {
 		h.fail(w, r, err)
@@ -308,6 +411,22 @@ func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toJSON(ws))
 }
 
+// countCustomer counts one customer's worksets by state (through the
+// customer index where the store has one).
+func countCustomer(ctx context.Context, s workset.StateStore, c string) (map[workset.State]int64, error) {
+	counts := map[workset.State]int64{}
+	for ws, err := range workset.All(ctx, s, workset.ListQuery{Customer: c, Limit: workset.MaxPageSize}) {
+		if errors.Is(err, workset.ErrMalformed) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		counts[ws.State]++
+	}
+	return counts, nil
+}
+
 func owner(r *http.Request) (string, error) {
 	o := r.URL.Query().Get("owner_id")
 	if o == "" {
@@ -317,6 +436,9 @@ func owner(r *http.Request) (string, error) {
 }
 
 func (h *Handler) lock(w http.ResponseWriter, r *http.Request) {
+	if !h.mayOperate(w, r) {
+		return
+	}
 	o, err := owner(r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -333,6 +455,9 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request) {
 
 // unlock releases the lock if owner_id holds it: 403 otherwise.
 func (h *Handler) unlock(w http.ResponseWriter, r *http.Request) {
+	if !h.mayOperate(w, r) {
+		return
+	}
 	o, err := owner(r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -355,7 +480,13 @@ func (h *Handler) unlock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	counts, err := observe.CountByState(r.Context(), h.store)
+	var counts map[workset.State]int64
+	var err error
+	if c := customer(r); c != "" {
+		counts, err = countCustomer(r.Context(), h.store, c)
+	} else {
+		counts, err = observe.CountByState(r.Context(), h.store)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -5,17 +5,26 @@
 //	go run ./examples/api --table-name daylily-worksets --region us-west-2 --create-table
 //
 // It listens on --host (default 127.0.0.1) and --port (default 8000) and stops
-// cleanly on SIGINT or SIGTERM.
+// gracefully on SIGINT or SIGTERM (in-flight requests finish). Slow clients are
+// cut off (--read-timeout, --idle-timeout, ...).
+//
+// Authentication: --auth oidc verifies bearer JWTs of --oidc-issuer (a Cognito
+// user pool, say) for --oidc-audience; a customer (--customer-claim) sees only
+// its own worksets, an operator (--operator-group) all of them. --auth none
+// (the default) serves only on a loopback address unless --insecure-no-auth is
+// given. CORS is off unless --cors-origin names origins.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +48,15 @@ func main() {
 	endpoint := flag.String("dynamodb-endpoint", "", "DynamoDB endpoint URL (an emulator)")
 	memory := flag.Bool("memory", false, "serve the embedded in-memory store: no AWS at all")
 	verbose := flag.Bool("verbose", false, "log every workset event")
+	var ac authConfig
+	flag.StringVar(&ac.mode, "auth", "none", "authentication: oidc (bearer JWTs of --oidc-issuer) or none (loopback only)")
+	flag.StringVar(&ac.oidc.Issuer, "oidc-issuer", "", "OIDC issuer URL, e.g. https://cognito-idp.<region>.amazonaws.com/<pool-id>")
+	flag.StringVar(&ac.oidc.Audience, "oidc-audience", "", "the audience (app client id) tokens must be for")
+	flag.StringVar(&ac.oidc.CustomerClaim, "customer-claim", "custom:customer_id", "token claim naming the caller's customer")
+	flag.StringVar(&ac.oidc.GroupsClaim, "groups-claim", "cognito:groups", "token claim listing the caller's groups")
+	flag.StringVar(&ac.oidc.OperatorGroup, "operator-group", "", "group whose members (operators, monitors) act on every workset")
+	flag.StringVar(&ac.cors, "cors-origin", "", "comma-separated browser origins allowed to call the API (never *)")
+	flag.BoolVar(&ac.insecure, "insecure-no-auth", false, "with --auth none, allow listening on a non-loopback address (anyone who can reach it can do anything)")
 	so := api.DefaultServerOptions()
 	flag.DurationVar(&so.ReadHeaderTimeout, "read-header-timeout", so.ReadHeaderTimeout, "time allowed to read a request's headers")
 	flag.DurationVar(&so.ReadTimeout, "read-timeout", so.ReadTimeout, "time allowed to read a whole request (slow bodies are cut off)")
@@ -55,13 +73,49 @@ func main() {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(ctx, logger, *table, *region, *host, *port, *create, *endpoint, *memory, *verbose, so); err != nil {
+	if err := run(ctx, logger, *table, *region, *host, *port, *create, *endpoint, *memory, *verbose, so, ac); err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, table, region, host string, port int, create bool, endpoint string, memory, verbose bool, so api.ServerOptions) error {
+// authConfig is what the authentication flags say.
+type authConfig struct {
+	mode     string
+	oidc     api.OIDCConfig
+	cors     string
+	insecure bool
+}
+
+// authenticator checks the flags against the address and returns the
+// authenticator to use (nil for none).
+func (ac authConfig) authenticator(ctx context.Context, logger *slog.Logger, host string) (api.Authenticator, error) {
+	switch ac.mode {
+	case "oidc":
+		if ac.oidc.Issuer == "" || ac.oidc.Audience == "" {
+			return nil, errors.New("--auth oidc needs --oidc-issuer and --oidc-audience")
+		}
+		return api.NewOIDCAuthenticator(ctx, ac.oidc)
+	case "none":
+		ip := net.ParseIP(host)
+		loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+		switch {
+		case loopback:
+			return nil, nil
+		case !ac.insecure:
+			return nil, fmt.Errorf("refusing to serve without authentication on %s (not a loopback address): use --auth oidc, or --insecure-no-auth if you really mean it", host)
+		}
+		logger.Warn("!!! SERVING WITHOUT AUTHENTICATION ON A NON-LOOPBACK ADDRESS: anyone who can reach " + host + " can register, lock, move and list every workset (--insecure-no-auth)")
+		return nil, nil
+	}
+	return nil, fmt.Errorf("--auth %q: want oidc or none", ac.mode)
+}
+
+func run(ctx context.Context, logger *slog.Logger, table, region, host string, port int, create bool, endpoint string, memory, verbose bool, so api.ServerOptions, ac authConfig) error {
+	auth, err := ac.authenticator(ctx, logger, host)
+	if err != nil {
+		return err
+	}
 	var store workset.StateStore
 	if memory {
 		s, err := memstore.New()
@@ -93,7 +147,12 @@ func run(ctx context.Context, logger *slog.Logger, table, region, host string, p
 	if verbose {
 		store = observe.Wrap(store, observe.Slog(logger))
 	}
-	h, err := api.New(store, func(o *api.Options) { o.Logger = logger })
+	h, err := api.New(store, func(o *api.Options) {
+		o.Logger, o.Auth = logger, auth
+		if ac.cors != "" {
+			o.CORSOrigins = strings.Split(ac.cors, ",")
+		}
+	})
 	if err != nil {
 		return err
 	}

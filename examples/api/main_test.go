@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,4 +173,33 @@ func TestAPIDynamoDB(t *testing.T) {
 	t.Parallel()
 	testenv.DynamoDB(t) // skips or fails without the server
 	drive(t, startAPI(t, "--create-table", "--table-name", testenv.UniqueName("api"), "--dynamodb-endpoint", os.Getenv(servers.EnvDynamoDBEndpoint)))
+}
+
+// Without authentication the server listens on loopback only, unless told
+// otherwise in so many words.
+func TestNoAuthIsLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	none := authConfig{mode: "none"}
+	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
+		if _, err := none.authenticator(t.Context(), logger, host); err != nil {
+			t.Errorf("--auth none on %s: %v", host, err)
+		}
+	}
+	for _, host := range []string{"0.0.0.0", "", "10.1.2.3", "::"} {
+		if _, err := none.authenticator(t.Context(), logger, host); err == nil || !strings.Contains(err.Error(), "--insecure-no-auth") {
+			t.Errorf("--auth none on %q: %v, want a refusal naming --insecure-no-auth", host, err)
+		}
+	}
+	insecure := authConfig{mode: "none", insecure: true}
+	if _, err := insecure.authenticator(t.Context(), logger, "0.0.0.0"); err != nil || !strings.Contains(logs.String(), "WITHOUT AUTHENTICATION") {
+		t.Errorf("--insecure-no-auth: %v, log %q", err, logs.String())
+	}
+	if _, err := (authConfig{mode: "oidc"}).authenticator(t.Context(), logger, "0.0.0.0"); err == nil {
+		t.Error("--auth oidc without an issuer accepted")
+	}
+	if _, err := (authConfig{mode: "basic"}).authenticator(t.Context(), logger, "127.0.0.1"); err == nil {
+		t.Error("--auth basic accepted")
+	}
 }
