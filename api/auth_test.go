@@ -181,8 +181,8 @@ func TestOIDCAuthentication(t *testing.T) {
 
 	type tc struct {
 		name, method, path, token, body string
-		code                             int
-		changes                          bool
+		code                            int
+		changes                         bool
 	}
 	cases := []tc{
 		{"no token", "GET", "/worksets/a-1", "", "", 401, false},
