@@ -21,12 +21,21 @@
 //     than the token they replace: they only grow while clocks disagree by less
 //     than the skew margin.
 //   - A transition first claims the sentinel that decides the current state (a
-//     compare-and-swap on its ETag), so concurrent transitions from one state
-//     are serialised; then writes the target sentinel; then removes the sentinels
+//     compare-and-swap on its ETag, after reading it: a claim another writer
+//     made less than ClaimTimeout ago refuses the transition with ErrConflict),
+//     so of concurrent unfenced transitions from one state exactly one
+//     succeeds; then writes the target sentinel; then removes the sentinels
 //     that would mask it, lowest precedence first and the old deciding sentinel
 //     last. Until that last delete the workset reads as its old state, after it
 //     as the new one: it never reads as a state nobody asked for. A crash in
-//     between leaves the old state readable and a retry completes the move.
+//     between leaves the old state readable (and claimed for ClaimTimeout);
+//     after that a retry completes the move.
+//   - What stays non-linearizable: an unfenced transition racing lease calls.
+//     It checks for a live lease when it reads, then claims the state sentinel,
+//     not the lock object; S3 cannot condition one object's write on another's,
+//     so a lease acquired between that read and the claim is not seen. Monitors
+//     transition under their lease (fenced), which claims the lock object and is
+//     linearizable (internal/reliability checks both with porcupine).
 //   - A fenced write (TransitionRequest.Lease) claims the lock object instead,
 //     so a writer whose lease was taken over is refused. An unfenced write is
 //     refused while a live lease is seen when it reads the workset.
@@ -39,7 +48,8 @@
 //
 //	Get                 1 List (+1 Get when a lock object of 80 bytes or more exists)
 //	Register            1 List, 1 Create, then a Get
-//	Transition          1 List (+1 Get), 1 claim Replace, 1 Create or Replace,
+//	Transition          1 List (+1 Get), 1 Get of the deciding sentinel (not for
+//	                    legacy bodies), 1 claim Replace, 1 Create or Replace,
 //	                    1 Delete per masking sentinel, then a Get
 //	AcquireLease        1 List (+1 Get), 1 Create (new) or Replace (takeover)
 //	RenewLease          1 Get, 1 Replace
@@ -93,6 +103,11 @@ type Options struct {
 	// AllowRacyLeases permits lease calls on an endpoint that failed Probe,
 	// accepting the legacy, racy behaviour.
 	AllowRacyLeases bool
+	// ClaimTimeout is how long a transition's claim on the deciding sentinel
+	// holds off other transitions from the same state (default 30s). A writer
+	// that dies between its claim and its last write blocks unforced
+	// transitions of that workset for this long; after it, a retry completes.
+	ClaimTimeout time.Duration
 	// ReadConcurrency bounds the parallel reads of lock objects while listing
 	// (default 16).
 	ReadConcurrency int
@@ -120,7 +135,7 @@ var (
 // endpoint on first use (or call Probe).
 func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
-		LegacyLockTTL: time.Hour, ReadConcurrency: 16}
+		LegacyLockTTL: time.Hour, ReadConcurrency: 16, ClaimTimeout: 30 * time.Second}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -135,6 +150,8 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 		return nil, fmt.Errorf("%w: sentinel: nil Clock", workset.ErrInvalidInput)
 	case o.SkewMargin < 0 || o.LegacyLockTTL <= 0:
 		return nil, fmt.Errorf("%w: sentinel: negative SkewMargin or non-positive LegacyLockTTL", workset.ErrInvalidInput)
+	case o.ClaimTimeout <= 0:
+		return nil, fmt.Errorf("%w: sentinel: ClaimTimeout %v must be positive", workset.ErrInvalidInput, o.ClaimTimeout)
 	case o.ReadConcurrency < 1:
 		return nil, fmt.Errorf("%w: sentinel: ReadConcurrency must be at least 1", workset.ErrInvalidInput)
 	case o.NoSentinel != NoSentinelSkip && o.NoSentinel != NoSentinelReady:

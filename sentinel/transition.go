@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
 )
@@ -70,6 +71,17 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		v.counts = append(v.counts, v.w.State)
 		v.top = v.w.State
 	default:
+		// Another writer's claim on the deciding sentinel means its transition
+		// from this very state is in flight: this one lost the race. (Without
+		// this read, a writer listing between that claim and its target write
+		// could claim on top of it, and both would succeed.)
+		if v.top != workset.StateLocked {
+			etag, err := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now)
+			if err != nil {
+				return err
+			}
+			etags[v.top] = etag
+		}
 		b := Body{State: string(v.top), At: now, Next: string(req.To)}
 		if v.top == workset.StateLocked {
 			b = lockBody()
@@ -129,6 +141,28 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	}
 	s.opts.Logger.DebugContext(ctx, "transition", "workset", req.ID, "from", v.w.State, "to", req.To, "forced", req.Force)
 	return nil
+}
+
+// checkClaim reads the deciding sentinel's body (one GET, skipped for legacy
+// bodies, which never carry a claim) and refuses with ErrConflict while it
+// carries another writer's claim younger than ClaimTimeout. It returns the ETag
+// to compare-and-swap against.
+func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj Object, now time.Time) (string, error) {
+	if obj.Size >= 0 && obj.Size < minOwnBody {
+		return obj.ETag, nil
+	}
+	data, etag, err := s.bucket.Get(ctx, obj.Key)
+	if errors.Is(err, ErrObjectNotFound) {
+		return "", &workset.ConflictError{ID: id, Reason: "the deciding sentinel was removed concurrently", Err: err}
+	}
+	if err != nil {
+		return "", err
+	}
+	b := ParseBody(data)
+	if !b.Legacy && b.Next != "" && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
+		return "", &workset.ConflictError{ID: id, Reason: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, workset.FormatTime(b.At))}
+	}
+	return etag, nil
 }
 
 // unmark removes a state sentinel. The lock object that also holds a lease is

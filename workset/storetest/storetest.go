@@ -653,7 +653,11 @@ func testRaceTransition(e *env) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, results[i] = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-rt", To: workset.StateInProgress, Reason: fmt.Sprintf("racer %d", i), ExpectedState: workset.StateReady})
+			to := workset.StateInProgress // half the racers to each of two targets
+			if i%2 == 1 {
+				to = workset.StateIgnored
+			}
+			_, results[i] = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-rt", To: to, Reason: fmt.Sprintf("racer %d", i), ExpectedState: workset.StateReady})
 		}()
 	}
 	wg.Wait()
