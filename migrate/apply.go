@@ -129,9 +129,15 @@ func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Differenc
 			return OutcomeDeleted, nil
 		}
 		err := m.retry(ctx, func() error { return del.Delete(ctx, d.WorksetID, 0) })
-		if err != nil && !errors.Is(err, workset.ErrNotFound) {
+		switch {
+		case err == nil, errors.Is(err, workset.ErrNotFound):
+			return OutcomeDeleted, nil
+		case errors.Is(err, workset.ErrLockHeld), errors.Is(err, workset.ErrConflict):
+			// Leased or changed since the plan: left alone, and said so.
+			m.opts.Logger.InfoContext(ctx, "cleanup: workset changed since it was verified; left alone", "workset", d.WorksetID, "err", err)
+			return OutcomeSkipped, nil
+		default:
 			return OutcomeFailed, fmt.Errorf("workset %s: deleting from the source: %w", d.WorksetID, err)
 		}
-		return OutcomeDeleted, nil
 	}, withOutcome(emit))
 }

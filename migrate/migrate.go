@@ -416,7 +416,7 @@ func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[
 // permanent are the errors a retry cannot fix.
 func permanent(err error) bool {
 	for _, e := range []error{workset.ErrNotFound, workset.ErrAlreadyExists, workset.ErrConflict, workset.ErrInvalidTransition,
-		workset.ErrLockHeld, workset.ErrLeaseLost, workset.ErrInvalidInput, workset.ErrUnsupported, context.Canceled, context.DeadlineExceeded} {
+		workset.ErrLockHeld, workset.ErrLeaseLost, workset.ErrInvalidInput, workset.ErrUnsupported, workset.ErrMalformed, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -246,9 +246,20 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	return s.Get(ctx, w.ID)
 }
 
+// CleanupOwner is the lease owner the sentinel store's Delete holds while it
+// removes a workset's sentinels.
+const CleanupOwner = "worksetstate-cleanup"
+
 // Delete implements workset.Deleter: it removes the workset's sentinel objects
-// (each with If-Match on the ETag it listed) and nothing else; data files stay.
-// ExpectedVersion is not supported.
+// and nothing else; data files stay. ExpectedVersion is not supported.
+//
+// It never removes what changed after it decided: a workset under a live lease
+// is refused with ErrLockHeld; otherwise Delete first takes the lock object
+// itself (create-if-absent, or compare-and-swap over an expired lease), so no
+// lease can be acquired while it works, then deletes each state sentinel with
+// If-Match on the ETag it listed, then its own lock object. A sentinel that
+// changed meanwhile stops it with ErrConflict (what is left still reads as a
+// workset).
 func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
 	if err := workset.ValidateID(id); err != nil {
 		return err
@@ -263,13 +274,45 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 	if !v.exists {
 		return notFound(id)
 	}
+	now := s.now()
+	if l := v.w.Lease; l != nil && !l.Expired(now, s.opts.SkewMargin) {
+		return &workset.LockHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
+	}
+	// 1. Hold the lock object, so no lease can be taken from here on.
+	hold := Body{At: now, Owner: CleanupOwner, AcquiredAt: now, ExpiresAt: now.Add(s.opts.ClaimTimeout), Token: max(now.UnixMicro(), v.w.FencingToken+1)}
+	lockKey := s.key(id, workset.StateLocked)
+	var lockTag string
+	if obj, ok := snap.sentinels[workset.StateLocked]; ok {
+		hold.Locked = snap.lock == nil || snap.lock.Legacy || snap.lock.Locked || snap.lock.Owner == ""
+		lockTag, err = s.swap(ctx, id, workset.StateLocked, hold, obj.ETag)
+	} else {
+		data, nonce := hold.encode()
+		if lockTag, err = s.bucket.Create(ctx, lockKey, data); errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, lockKey, nonce) {
+			_, lockTag, err = s.bucket.Get(ctx, lockKey)
+		}
+	}
+	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound) {
+		return s.heldBy(ctx, id, err) // a lease was taken since the listing
+	}
+	if err != nil {
+		return err
+	}
+	// 2. The state sentinels, each only as listed.
 	for st, obj := range snap.sentinels {
+		if st == workset.StateLocked {
+			continue
+		}
 		if err := s.bucket.Delete(ctx, obj.Key, obj.ETag); err != nil {
+			_ = s.bucket.Delete(ctx, lockKey, lockTag) // let go; what is left still reads as a workset
 			if errors.Is(err, ErrPreconditionFailed) {
 				return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
 			}
 			return err
 		}
+	}
+	// 3. Our own lock object.
+	if err := s.bucket.Delete(ctx, lockKey, lockTag); err != nil && !errors.Is(err, ErrObjectNotFound) {
+		return err
 	}
 	return nil
 }
