@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
@@ -53,6 +54,12 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The lock object carries the largest token now: the fence objects are spent.
+	for _, f := range snap.fences {
+		if err := s.bucket.Delete(ctx, f.Key, ""); err != nil {
+			s.opts.Logger.DebugContext(ctx, "a spent fence object was not deleted", "key", f.Key, "err", err)
+		}
 	}
 	s.opts.Logger.DebugContext(ctx, "lease acquired", "workset", id, "owner", owner, "token", b.Token)
 	return b.lease(id), nil
@@ -110,8 +117,9 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 	return b.lease(lease.WorksetID), nil
 }
 
-// ReleaseLease implements workset.StateStore (1 Get, 1 conditional Delete; a
-// lock object that also marks the locked state is rewritten without the lease).
+// ReleaseLease implements workset.StateStore (1 Get, 1 Create of the fence
+// object keeping the token, 1 conditional Delete; a lock object that also marks
+// the locked state is rewritten without the lease, keeping the token).
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
 		return err
@@ -124,8 +132,14 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 		return err
 	}
 	if b.Locked {
-		_, err = s.swap(ctx, lease.WorksetID, workset.StateLocked, Body{State: string(workset.StateLocked), At: s.now(), Locked: true}, etag)
+		// The lock object stays (it marks the locked state) and keeps the token.
+		_, err = s.swap(ctx, lease.WorksetID, workset.StateLocked, Body{State: string(workset.StateLocked), At: s.now(), Locked: true, Token: b.Token}, etag)
 	} else {
+		// Keep the token where the next acquirer will see it, then let go.
+		fence := s.Prefix(lease.WorksetID) + fencePrefix + strconv.FormatInt(b.Token, 10)
+		if _, ferr := s.bucket.Create(ctx, fence, nil); ferr != nil && !errors.Is(ferr, ErrPreconditionFailed) {
+			return ferr
+		}
 		err = s.bucket.Delete(ctx, s.key(lease.WorksetID, workset.StateLocked), etag)
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,7 +166,11 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 	if err := st.ReleaseLease(ctx, *lease); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"_COMPLETE", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
+	// The lock object is gone; a fence object keeps the last token.
+	after := keys(t, b, "worksets/ws-1/")
+	if len(after) == 0 || !strings.HasPrefix(after[0], ".worksetstate-fence-") {
+		t.Errorf("no fence object after release: %v", after)
+	} else if d := cmp.Diff([]string{"_COMPLETE", "data/_COMPLETE", "samples.tsv"}, after[1:]); d != "" {
 		t.Errorf("objects after release (-want +got):\n%s", d)
 	}
 	// A legacy monitor's lock (timestamp body) is a live lease until its TTL.

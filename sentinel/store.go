@@ -17,9 +17,11 @@
 //     the lock object is created with If-None-Match: * and replaced or deleted
 //     with If-Match, so two owners never both hold it. On an endpoint that fails
 //     the probe, lease calls are refused unless Options.AllowRacyLeases is set.
-//   - Fencing tokens are the acquisition time in microseconds, at least one more
-//     than the token they replace: they only grow while clocks disagree by less
-//     than the skew margin.
+//   - Fencing tokens are the acquisition time in microseconds, and at least one
+//     more than the last token issued: the lock object carries it while a lease
+//     is held, and ReleaseLease leaves a fence object (.worksetstate-fence-<token>,
+//     a name no legacy reader knows) when it deletes the lock object. So tokens
+//     strictly grow across release and re-acquire whatever the clocks say.
 //   - A transition first claims the sentinel that decides the current state (a
 //     compare-and-swap on its ETag, after reading it: a claim another writer
 //     made less than ClaimTimeout ago refuses the transition with ErrConflict),
@@ -51,9 +53,10 @@
 //	Transition          1 List (+1 Get), 1 Get of the deciding sentinel (not for
 //	                    legacy bodies), 1 claim Replace, 1 Create or Replace,
 //	                    1 Delete per masking sentinel, then a Get
-//	AcquireLease        1 List (+1 Get), 1 Create (new) or Replace (takeover)
+//	AcquireLease        1 List (+1 Get), 1 Create (new) or Replace (takeover),
+//	                    +1 Delete of a spent fence object after a release
 //	RenewLease          1 Get, 1 Replace
-//	ReleaseLease        1 Get, 1 Delete
+//	ReleaseLease        1 Get, 1 Create (the fence object), 1 Delete
 //	List / Scan         ceil(objects under Root / 1000) List calls for a whole
 //	                    pass, +1 Get per lock object of 80 bytes or more (every
 //	                    body this SDK writes is; legacy lock files rarely are)
@@ -67,6 +70,7 @@ import (
 	"iter"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -198,7 +202,18 @@ type snapshot struct {
 	sentinels map[workset.State]Object // state sentinels present; StateLocked is the lock object
 	lock      *Body                    // the lock object's body, when it exists
 	other     bool                     // data files or subfolders exist
+	fence     int64                    // the largest token named by a fence object
+	fences    []Object                 // the fence objects
 }
+
+// fencePrefix names the objects that keep the last fencing token while no
+// lock object exists: ReleaseLease writes .worksetstate-fence-<token> before
+// deleting the lock object, so the next lease gets a larger token whatever the
+// acquirer's clock says. The token is in the name, so a listing shows it
+// without a read. No legacy reader knows the name (the daylily monitor keeps
+// only names ending in its six sentinel names; the guide's reader checks four
+// exact names), and it is neither a sentinel nor a data file here.
+const fencePrefix = ".worksetstate-fence-"
 
 // view is the record derived from a snapshot, with what writes need.
 type view struct {
@@ -230,6 +245,10 @@ func (s *Store) derive(snap *snapshot) view {
 	}
 	slices.SortFunc(counted, func(a, b workset.State) int { return n.rank(a) - n.rank(b) })
 	v.counts = counted
+	w.FencingToken = max(w.FencingToken, snap.fence)
+	if snap.lock != nil && !snap.lock.Legacy {
+		w.FencingToken = max(w.FencingToken, snap.lock.Token)
+	}
 	switch {
 	case len(counted) > 0:
 		v.top, w.State, v.exists = counted[0], counted[0], true
@@ -281,6 +300,13 @@ func (s *Store) classify(snap *snapshot, name string, obj Object) {
 	if strings.Contains(name, "/") {
 		snap.other = true
 		return
+	}
+	if tok, ok := strings.CutPrefix(name, fencePrefix); ok {
+		if n, err := strconv.ParseInt(tok, 10, 64); err == nil {
+			snap.fence = max(snap.fence, n)
+			snap.fences = append(snap.fences, obj)
+			return
+		}
 	}
 	if st, ok := s.opts.Naming.stateOf(name); ok {
 		if snap.sentinels == nil {

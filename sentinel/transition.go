@@ -310,7 +310,12 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 			return err
 		}
 	}
-	// 3. Our own lock object.
+	// 3. The fence objects, then our own lock object.
+	for _, f := range snap.fences {
+		if err := s.bucket.Delete(ctx, f.Key, ""); err != nil && !errors.Is(err, ErrObjectNotFound) {
+			return err
+		}
+	}
 	if err := s.bucket.Delete(ctx, lockKey, lockTag); err != nil && !errors.Is(err, ErrObjectNotFound) {
 		return err
 	}
