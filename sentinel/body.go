@@ -44,6 +44,9 @@ type Body struct {
 
 	ErrorDetails  string `json:"error_details,omitempty"`
 	ErrorCategory string `json:"error_category,omitempty"`
+	// Op is the idempotency key of the transition that wrote or claimed this
+	// sentinel (TransitionRequest.IdempotencyKey).
+	Op string `json:"op,omitempty"`
 
 	// Legacy is true for a body this SDK did not write (empty, a timestamp,
 	// "timestamp<TAB>message", or free text).

@@ -434,12 +434,19 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	}
 }
 
-// wroteIt reports whether the object at key carries nonce: a conditional write
-// refused on retry may be our own first attempt, applied before its response
-// was lost.
-func (s *Store) wroteIt(ctx context.Context, key, nonce string) bool {
-	data, _, err := s.bucket.Get(ctx, key)
-	return err == nil && ParseBody(data).Nonce == nonce
+// wroteIt reports whether the object at key carries nonce, or the request's
+// idempotency key op: a conditional write refused on retry may be our own first
+// attempt, applied before its response was lost.
+func (s *Store) wroteIt(ctx context.Context, key, nonce string, op ...string) bool {
+	// It confirms a write that may have applied: the caller's deadline does not cut it short.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	data, _, err := s.bucket.Get(rctx, key)
+	if err != nil {
+		return false
+	}
+	b := ParseBody(data)
+	return b.Nonce == nonce || (len(op) > 0 && op[0] != "" && b.Op == op[0])
 }
 
 // errNoCustomers refuses a list by customer: sentinels keep no attributes.

@@ -19,6 +19,25 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	if req.ExpectedVersion != 0 {
 		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions (ExpectedVersion %d)", workset.ErrUnsupported, req.ID, req.ExpectedVersion)
 	}
+	for attempt := 0; ; attempt++ {
+		w, err := s.transitionOnce(ctx, req)
+		// A keyed request refused because the workset changed may have been
+		// refused by an earlier attempt of its own that landed late (an
+		// abandoned request still reaches S3): look again, a few times.
+		if errors.Is(err, workset.ErrConflict) && req.IdempotencyKey != "" {
+			if cerr := ctx.Err(); cerr != nil {
+				// Out of time to tell: say so, and the caller's retry will.
+				return nil, fmt.Errorf("sentinel: transition %s -> %s: %w (a refusal that an earlier attempt of this request may have caused)", req.ID, req.To, cerr)
+			}
+			if attempt < 3 {
+				continue
+			}
+		}
+		return w, err
+	}
+}
+
+func (s *Store) transitionOnce(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
 	snap, v, err := s.load(ctx, req.ID)
 	if err != nil {
 		return nil, err
@@ -27,12 +46,35 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 		return nil, notFound(req.ID)
 	}
 	if err := workset.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin); err != nil {
+		if req.IdempotencyKey != "" && v.top != "" && s.wroteOp(ctx, snap.sentinels[v.top], req.IdempotencyKey) {
+			return s.confirm(ctx, req.ID) // a retry of the transition that made the workset what it is
+		}
 		return nil, err
 	}
 	if err := s.move(ctx, snap, v, req); err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, req.ID)
+	return s.confirm(ctx, req.ID)
+}
+
+// confirm reads the record a write just made. The write applied, so the read
+// is not cut short by the caller's deadline (it gets its own bounded time).
+func (s *Store) confirm(ctx context.Context, id string) (*workset.Workset, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return s.Get(rctx, id)
+}
+
+// wroteOp reports whether the sentinel's body carries the idempotency key. It
+// confirms an applied write, so the caller's deadline does not cut it short.
+func (s *Store) wroteOp(ctx context.Context, obj Object, key string) bool {
+	if obj.Size >= 0 && obj.Size < minOwnBody {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	data, _, err := s.bucket.Get(rctx, obj.Key)
+	return err == nil && ParseBody(data).Op == key
 }
 
 // move performs an accepted transition: claim, write the target, remove the
@@ -76,18 +118,25 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		// this read, a writer listing between that claim and its target write
 		// could claim on top of it, and both would succeed.)
 		if v.top != workset.StateLocked {
-			etag, err := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now)
+			etag, err := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now, req.IdempotencyKey)
 			if err != nil {
 				return err
 			}
 			etags[v.top] = etag
 		}
-		b := Body{State: string(v.top), At: now, Next: string(req.To)}
+		b := Body{State: string(v.top), At: now, Next: string(req.To), Op: req.IdempotencyKey}
 		if v.top == workset.StateLocked {
 			b = lockBody()
 			b.Locked, b.Next, b.At = true, string(req.To), now
 		}
 		etag, err := s.swap(ctx, req.ID, v.top, b, etags[v.top])
+		if errors.Is(err, ErrPreconditionFailed) && req.IdempotencyKey != "" && v.top != workset.StateLocked {
+			// An earlier attempt of this very request may have landed its claim
+			// after this one read the sentinel: if so, claim again over it.
+			if fresh, cerr := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now, req.IdempotencyKey); cerr == nil {
+				etag, err = s.swap(ctx, req.ID, v.top, b, fresh)
+			}
+		}
 		if err != nil {
 			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
 		}
@@ -95,7 +144,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	}
 
 	// 2. Write the target sentinel.
-	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory)}
+	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory), Op: req.IdempotencyKey}
 	if req.To == workset.StateLocked {
 		if b := lockBody(); b.Owner != "" {
 			b.Locked, b.Next, b.At = true, "", now
@@ -111,7 +160,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	} else {
 		data, nonce := target.encode()
 		key := s.key(req.ID, req.To)
-		if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
+		if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce, req.IdempotencyKey)) {
 			return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel appeared concurrently")
 		}
 	}
@@ -147,7 +196,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 // bodies, which never carry a claim) and refuses with ErrConflict while it
 // carries another writer's claim younger than ClaimTimeout. It returns the ETag
 // to compare-and-swap against.
-func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj Object, now time.Time) (string, error) {
+func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj Object, now time.Time, key string) (string, error) {
 	if obj.Size >= 0 && obj.Size < minOwnBody {
 		return obj.ETag, nil
 	}
@@ -159,7 +208,7 @@ func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj
 		return "", err
 	}
 	b := ParseBody(data)
-	if !b.Legacy && b.Next != "" && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
+	if !b.Legacy && b.Next != "" && (key == "" || b.Op != key) && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
 		return "", &workset.ConflictError{ID: id, Reason: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, workset.FormatTime(b.At))}
 	}
 	return etag, nil

@@ -219,6 +219,14 @@ type TransitionRequest struct {
 	FailedStep    string
 	// Retry, when set, sets the retry count and time (RecordFailure uses it).
 	Retry *RetryInfo
+	// IdempotencyKey, when set, makes a retry of this request safe: after an
+	// ambiguous failure (a timeout, a lost response) the caller sends the same
+	// request with the same key, and if the first attempt applied, the retry
+	// reports success (with the record as it is) instead of an error such as
+	// in_progress -> in_progress. The key must be unique per intended change
+	// (a UUID); it is remembered until the workset's next write, so retry at
+	// once. Every store and the DualWriter honour it.
+	IdempotencyKey string
 	// Actor names who asked for the transition. Archive, delete and restore
 	// record it (archived_by, deleted_by, restored_by) with Reason and the time,
 	// as the deployed code does; see Archive, Restore and Delete.

@@ -447,6 +447,11 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	}
 	now := s.now()
 	op := newOpID()
+	if req.IdempotencyKey != "" {
+		// The caller's key is this write's last_op: a retry whose condition is
+		// refused finds its own key there and reports success (see write).
+		op = "key:" + req.IdempotencyKey
+	}
 	upd, err := transitionUpdate(req, now, op)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ type Store struct {
 	byID   map[string]*workset.Workset
 	sorted []string // IDs in ascending order; valid when !dirty
 	dirty  bool
+	// lastKey is the idempotency key of each workset's last write, if that
+	// write was a transition that carried one.
+	lastKey map[string]string
 }
 
 var (
@@ -81,7 +84,7 @@ func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.Err
 // Register implements workset.StateStore.
 func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memstore: register %s: %w", req.ID, err)
 	}
 	if err := req.Normalize(); err != nil {
 		return nil, err
@@ -105,7 +108,7 @@ func (s *Store) insertLocked(w *workset.Workset) {
 // Get implements workset.StateStore.
 func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memstore: get %s: %w", id, err)
 	}
 	if err := workset.ValidateID(id); err != nil {
 		return nil, err
@@ -122,7 +125,7 @@ func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 // GetMany implements workset.BatchGetter.
 func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memstore: get %d worksets: %w", len(ids), err)
 	}
 	for _, id := range ids {
 		if err := workset.ValidateID(id); err != nil {
@@ -144,7 +147,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.
 // context and input checks every write shares; fn sees the time of the write.
 func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *workset.Workset, now time.Time) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("memstore: workset %s: %w", id, err)
 	}
 	if valid != nil {
 		return valid
@@ -158,10 +161,12 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 	return fn(w, s.now())
 }
 
-// touch records a lease write: version and updated time.
-func touch(w *workset.Workset, now time.Time) {
+// touch records a lease write: version and updated time; the workset's last
+// write no longer carries an idempotency key.
+func (s *Store) touch(w *workset.Workset, now time.Time) {
 	w.Version++
 	w.UpdatedAt = now
+	delete(s.lastKey, w.ID)
 }
 
 // Transition implements workset.StateStore.
@@ -169,9 +174,17 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	var out *workset.Workset
 	err := s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
 		if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
+			if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
+				out = w.Clone() // a retry of the write that made the record what it is
+				return nil
+			}
 			return err
 		}
 		workset.ApplyTransition(w, req, now)
+		if s.lastKey == nil {
+			s.lastKey = make(map[string]string)
+		}
+		s.lastKey[req.ID] = req.IdempotencyKey
 		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
 			w.History = slices.Clone(w.History[len(w.History)-n:])
 		}
@@ -195,7 +208,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 			w.FencingToken++
 			w.Lease = &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(ttl)}
 		}
-		touch(w, now)
+		s.touch(w, now)
 		out = *w.Lease
 		return nil
 	})
@@ -213,7 +226,7 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 			return err
 		}
 		w.Lease.ExpiresAt = now.Add(ttl)
-		touch(w, now)
+		s.touch(w, now)
 		out = *w.Lease
 		return nil
 	})
@@ -230,7 +243,7 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 			return err
 		}
 		w.Lease = nil
-		touch(w, now)
+		s.touch(w, now)
 		return nil
 	})
 }
@@ -238,7 +251,7 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 // Import implements workset.Importer.
 func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memstore: import: %w", err)
 	}
 	if err := workset.ValidateImport(req); err != nil {
 		return nil, err
@@ -260,6 +273,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	}
 	workset.PrepareImport(in, req.Reason, s.now())
 	in.Lease, in.FencingToken, in.Version = nil, 0, 1
+	delete(s.lastKey, in.ID)
 	if exists {
 		in.Lease, in.FencingToken, in.Version = cur.Lease, cur.FencingToken, cur.Version+1
 		s.byID[in.ID] = in
@@ -272,7 +286,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 // Delete implements workset.Deleter.
 func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("memstore: delete %s: %w", id, err)
 	}
 	if err := workset.ValidateID(id); err != nil {
 		return err
@@ -297,7 +311,7 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 // pages stay correct while worksets are added or removed.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memstore: list: %w", err)
 	}
 	if err := q.Normalize(); err != nil {
 		return nil, err
