@@ -44,6 +44,11 @@ type Body struct {
 
 	ErrorDetails  string `json:"error_details,omitempty"`
 	ErrorCategory string `json:"error_category,omitempty"`
+	// The retry record (RecordFailure), on the retrying and failed sentinels.
+	RetryCount int       `json:"retry_count,omitempty"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	FailedStep string    `json:"failed_step,omitempty"`
+
 	// Op is the idempotency key of the transition that wrote or claimed this
 	// sentinel (TransitionRequest.IdempotencyKey).
 	Op string `json:"op,omitempty"`

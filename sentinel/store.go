@@ -41,6 +41,10 @@
 //   - A fenced write (TransitionRequest.Lease) claims the lock object instead,
 //     so a writer whose lease was taken over is refused. An unfenced write is
 //     refused while a live lease is seen when it reads the workset.
+//   - The retry record (retry count, retry time, failed step, error category
+//     and details) is kept in the body of the retrying, failed, error or
+//     in_progress sentinel, so RecordFailure and monitors bound retries here as
+//     on DynamoDB.
 //   - Not stored (see Capabilities): priority (everything reads as normal),
 //     metadata and attributes, versions, exact timestamps (CreatedAt and
 //     UpdatedAt come from the objects' LastModified) and the history (one entry
@@ -48,7 +52,9 @@
 //
 // # Requests per operation
 //
-//	Get                 1 List (+1 Get when a lock object of 80 bytes or more exists)
+//	Get                 1 List (+1 Get when a lock object of 80 bytes or more exists,
+//	                    +1 Get of the retry record in retrying, failed, error or
+//	                    in_progress, for sentinels this SDK wrote)
 //	Register            1 List, 1 Create, then a Get
 //	Transition          1 List (+1 Get), 1 Get of the deciding sentinel (not for
 //	                    legacy bodies), 1 claim Replace, 1 Create or Replace,
@@ -182,7 +188,7 @@ func (s *Store) Capabilities() workset.Capabilities {
 	s.probeMu.Lock()
 	atomic := s.probe != nil && s.probe.Atomic()
 	s.probeMu.Unlock()
-	return workset.Capabilities{AtomicLeases: atomic, Durable: true}
+	return workset.Capabilities{AtomicLeases: atomic, Durable: true, Retries: true}
 }
 
 func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
@@ -204,7 +210,15 @@ type snapshot struct {
 	other     bool                     // data files or subfolders exist
 	fence     int64                    // the largest token named by a fence object
 	fences    []Object                 // the fence objects
+	// record is the body of the sentinel that carries the retry record and
+	// error details (retrying, failed or error), when one written by this SDK exists.
+	record *Body
 }
+
+// recordStates are the states whose sentinel bodies carry the retry record,
+// in the order they are looked for (in_progress carries the count on to the
+// next failure).
+var recordStates = []workset.State{workset.StateRetrying, workset.StateFailed, workset.StateError, workset.StateInProgress}
 
 // fencePrefix names the objects that keep the last fencing token while no
 // lock object exists: ReleaseLease writes .worksetstate-fence-<token> before
@@ -279,6 +293,13 @@ func (s *Store) derive(snap *snapshot) view {
 	if snap.lock != nil && !snap.lock.Legacy && snap.lock.ErrorDetails != "" {
 		w.ErrorDetails = snap.lock.ErrorDetails
 	}
+	if r := snap.record; r != nil && slices.Contains(recordStates, w.State) {
+		w.RetryCount, w.RetryAfter, w.FailedStep = r.RetryCount, r.RetryAfter, r.FailedStep
+		w.ErrorCategory = workset.ErrorCategory(r.ErrorCategory)
+		if r.ErrorDetails != "" {
+			w.ErrorDetails = r.ErrorDetails
+		}
+	}
 	return v
 }
 
@@ -328,6 +349,9 @@ func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
 		}
 		listed, hadLock := snap.sentinels[workset.StateLocked]
 		if err := s.readLock(ctx, snap); err != nil {
+			return nil, view{}, err
+		}
+		if err := s.readRecord(ctx, snap); err != nil {
 			return nil, view{}, err
 		}
 		// Lease calls and fenced writes always change the lock object, so a
@@ -559,14 +583,45 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 	}
 }
 
-// readLocks reads the lock bodies of a batch of snapshots in parallel.
+// readLocks reads the lock bodies and retry records of a batch of snapshots
+// in parallel.
 func (s *Store) readLocks(ctx context.Context, snaps []*snapshot) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.ReadConcurrency)
 	for _, snap := range snaps {
-		if _, ok := snap.sentinels[workset.StateLocked]; ok {
-			g.Go(func() error { return s.readLock(ctx, snap) })
-		}
+		g.Go(func() error { // one goroutine per snapshot: both reads update it
+			if err := s.readLock(ctx, snap); err != nil {
+				return err
+			}
+			return s.readRecord(ctx, snap)
+		})
 	}
 	return g.Wait()
+}
+
+// readRecord reads the body of the first retrying, failed, error or
+// in_progress sentinel this SDK wrote (legacy ones, smaller than any SDK body,
+// are not read): one GET for a workset in one of those states, none otherwise.
+func (s *Store) readRecord(ctx context.Context, snap *snapshot) error {
+	for _, st := range recordStates {
+		obj, ok := snap.sentinels[st]
+		if !ok {
+			continue
+		}
+		if obj.Size >= 0 && obj.Size < minOwnBody {
+			return nil
+		}
+		data, _, err := s.bucket.Get(ctx, obj.Key)
+		if errors.Is(err, ErrObjectNotFound) {
+			return nil // moved on since the listing; the next read sees it
+		}
+		if err != nil {
+			return err
+		}
+		if b := ParseBody(data); !b.Legacy {
+			snap.record = &b
+		}
+		return nil
+	}
+	return nil
 }

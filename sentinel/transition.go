@@ -144,7 +144,14 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	}
 
 	// 2. Write the target sentinel.
-	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory), Op: req.IdempotencyKey}
+	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory),
+		FailedStep: req.FailedStep, Op: req.IdempotencyKey}
+	if req.Retry != nil {
+		target.RetryCount, target.RetryAfter = req.Retry.Count, workset.TruncateTime(req.Retry.After)
+	} else if slices.Contains(recordStates, req.To) && snap.record != nil {
+		// A move without a retry record keeps the count so far (error after retrying, say).
+		target.RetryCount = snap.record.RetryCount
+	}
 	if req.To == workset.StateLocked {
 		if b := lockBody(); b.Owner != "" {
 			b.Locked, b.Next, b.At = true, "", now
