@@ -22,10 +22,14 @@ const bodyFormat = "worksetstate/1"
 // time and nonce are always there): a smaller object is a legacy one.
 const minOwnBody = 80
 
-// Body is the content of a sentinel object. Bodies this SDK writes are small
-// JSON documents; legacy readers only test for the object's existence, so the
-// content is invisible to them. Every body carries a fresh Nonce so that two
-// writes never share an ETag (every empty object has the same one).
+// Body is the content of a sentinel object. The legacy daylily monitor reads
+// every body, splitting it as "<ISO timestamp>\t<detail>" for its report, so
+// bodies this SDK writes start with exactly that line (the time of the write,
+// in UTC with a Z, then a tab, then the error details or reason), and the
+// SDK's own record follows on the next line as a small JSON document. Every
+// body carries a fresh Nonce so that two writes never share an ETag (every
+// empty object has the same one). ParseBody reads these, the SDK's earlier
+// all-JSON bodies, and every legacy body.
 type Body struct {
 	Format string    `json:"format"`
 	State  string    `json:"state,omitempty"`
@@ -64,12 +68,28 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// encode renders the body with a fresh nonce, and returns the nonce.
+// encode renders the body with a fresh nonce, and returns the nonce: the
+// legacy line, a newline, then the JSON record.
 func (b Body) encode() ([]byte, string) {
 	b.Format = bodyFormat
 	b.Nonce = newNonce()
 	out, _ := json.Marshal(b)
-	return out, b.Nonce
+	detail := b.ErrorDetails
+	if detail == "" {
+		detail = b.Reason
+	}
+	detail = strings.Map(func(r rune) rune { // one line, one tab: the legacy split stays exact
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, detail)
+	at := b.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	line := at.UTC().Format("2006-01-02T15:04:05.000000") + "Z\t" + detail + "\n"
+	return append([]byte(line), out...), b.Nonce
 }
 
 // ParseBody reads any sentinel body: this SDK's JSON, or a legacy one (empty,
@@ -77,9 +97,15 @@ func (b Body) encode() ([]byte, string) {
 // never fails: what it cannot read as a time becomes the reason.
 func ParseBody(data []byte) Body {
 	data = bytes.TrimSpace(data)
-	if len(data) > 0 && data[0] == '{' {
+	record := data
+	if len(data) > 0 && data[0] != '{' {
+		if _, rest, ok := bytes.Cut(data, []byte("\n")); ok { // the legacy line, then the record
+			record = bytes.TrimSpace(rest)
+		}
+	}
+	if len(record) > 0 && record[0] == '{' {
 		var b Body
-		if json.Unmarshal(data, &b) == nil && b.Format == bodyFormat {
+		if json.Unmarshal(record, &b) == nil && b.Format == bodyFormat {
 			return b
 		}
 	}

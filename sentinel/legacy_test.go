@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -292,5 +294,39 @@ func TestParseBody(t *testing.T) {
 		if d := cmp.Diff(tc.want, sentinel.ParseBody([]byte(tc.in))); d != "" {
 			t.Errorf("ParseBody(%q) (-want +got):\n%s", tc.in, d)
 		}
+	}
+}
+
+// A legacy lock file older than a later error, complete or ignore sentinel is
+// what a finished legacy monitor left behind: it does not block a requeue. A
+// lock newer than the outcome is still a live claim.
+func TestLeftoverLegacyLockDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, err := sentinel.NewDirBucket(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(t, b, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	ctx := t.Context()
+	now := time.Now()
+	for id, lockAge := range map[string]time.Duration{"leftover": 10 * time.Minute, "live": time.Second} {
+		for name, age := range map[string]time.Duration{"daylily.ready": 20 * time.Minute, "daylily.lock": lockAge, "daylily.error": 5 * time.Minute} {
+			key := "worksets/" + id + "/" + name
+			if _, err := b.Create(ctx, key, []byte(now.Add(-age).UTC().Format(time.RFC3339)+"Z")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(filepath.Join(dir, key), now.Add(-age), now.Add(-age)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "leftover", To: workset.StateReady}); err != nil {
+		t.Errorf("requeue past a leftover legacy lock: %v", err)
+	}
+	_, err = st.Transition(ctx, workset.TransitionRequest{ID: "live", To: workset.StateReady})
+	var held *workset.LockHeldError
+	if !errors.As(err, &held) {
+		t.Errorf("requeue under a legacy lock newer than the error: %v, want ErrLockHeld", err)
 	}
 }

@@ -245,7 +245,7 @@ func (s *Store) derive(snap *snapshot) view {
 	var counted []workset.State
 	for st, obj := range snap.sentinels {
 		if st == workset.StateLocked {
-			if lease, marks := s.lockMeaning(snap.id, obj, snap.lock); lease != nil || marks {
+			if lease, marks := s.lockMeaning(snap, obj); lease != nil || marks {
 				w.Lease = lease
 				if lease != nil {
 					w.FencingToken = lease.Token
@@ -305,11 +305,20 @@ func (s *Store) derive(snap *snapshot) view {
 
 // lockMeaning says what the lock object stands for: a lease (ours, or a legacy
 // monitor's claim) and whether it marks the locked state.
-func (s *Store) lockMeaning(id string, obj Object, b *Body) (lease *workset.Lease, marksLocked bool) {
+func (s *Store) lockMeaning(snap *snapshot, obj Object) (lease *workset.Lease, marksLocked bool) {
+	id, b := snap.id, snap.lock
 	if b == nil || b.Legacy {
 		at := obj.LastModified
 		if b != nil && !b.At.IsZero() {
 			at = b.At
+		}
+		// A legacy lock older than a later outcome (error, complete, ignore,
+		// ...) of the same workset is what that monitor left behind when it
+		// finished: a leftover, not a live claim.
+		for _, st := range []workset.State{workset.StateError, workset.StateComplete, workset.StateIgnored, workset.StateFailed, workset.StateArchived, workset.StateDeleted} {
+			if o, ok := snap.sentinels[st]; ok && o.LastModified.After(at) {
+				return nil, true
+			}
 		}
 		return &workset.Lease{WorksetID: id, Owner: LegacyOwner, AcquiredAt: at, ExpiresAt: at.Add(s.opts.LegacyLockTTL)}, true
 	}

@@ -28,8 +28,8 @@ func TestQuickstart(t *testing.T) {
 		"ws-108 sentinels now: _COMPLETE",
 		"divergences: 0",
 		"updated 1; ws-101 sentinels now: _IGNORED",
-		"would delete the sentinels of 6 verified worksets",
-		"2 keep theirs: their _LOCKED files are younger than an hour",
+		"would delete the sentinels of 7 verified worksets",
+		"1 keep theirs: their _LOCKED files are younger than an hour",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
