@@ -34,7 +34,7 @@ func FuzzListingKeys(f *testing.F) {
 		if objs[1].Key < objs[0].Key {
 			objs[0], objs[1] = objs[1], objs[0]
 		}
-		st, err := sentinel.New(&listing{objs: objs}, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+		st, err := sentinel.New(&listing{objs: objs}, func(o *sentinel.Options) { o.AllowRacyWrites = true })
 		if err != nil {
 			t.Fatal(err)
 		}

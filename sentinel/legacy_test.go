@@ -257,22 +257,47 @@ func TestProbeRefusesLeasesWithoutConditionalWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "w"}); err != nil {
+	// Every write is refused there, and nothing is written.
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "w"}); !errors.Is(err, workset.ErrUnsupported) {
+		t.Fatalf("register on a non-conditional endpoint: %v, want ErrUnsupported", err)
+	}
+	if _, err := st.Get(ctx, "w"); !errors.Is(err, workset.ErrNotFound) {
+		t.Fatalf("a refused register left a workset: %v", err)
+	}
+	if _, err := dir.Create(ctx, "worksets/w/_READY", nil); err != nil { // a legacy writer's workset
 		t.Fatal(err)
 	}
-	_, err = st.AcquireLease(ctx, "w", "me", time.Minute)
-	if !errors.Is(err, workset.ErrUnsupported) {
-		t.Fatalf("lease on a non-conditional endpoint: %v, want ErrUnsupported", err)
+	for name, write := range map[string]func() error{
+		"transition": func() error {
+			_, err := st.Transition(ctx, workset.TransitionRequest{ID: "w", To: workset.StateInProgress})
+			return err
+		},
+		"lease":  func() error { _, err := st.AcquireLease(ctx, "w", "me", time.Minute); return err },
+		"delete": func() error { return st.Delete(ctx, "w", 0) },
+		"import": func() error {
+			_, err := st.Import(ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "w", State: workset.StateError}})
+			return err
+		},
+	} {
+		if err := write(); !errors.Is(err, workset.ErrUnsupported) {
+			t.Errorf("%s on a non-conditional endpoint: %v, want ErrUnsupported", name, err)
+		}
+	}
+	if w, err := st.Get(ctx, "w"); err != nil || w.State != workset.StateReady {
+		t.Errorf("refused writes changed the workset: %v, %v", w, err)
 	}
 	if st.Capabilities().AtomicLeases {
 		t.Error("Capabilities claims atomic leases after a failed probe")
 	}
-	racy, err := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+	racy, err := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyWrites = true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := racy.AcquireLease(ctx, "w", "me", time.Minute); err != nil {
-		t.Fatalf("AllowRacyLeases: %v", err)
+		t.Fatalf("AllowRacyWrites: %v", err)
+	}
+	if _, err := racy.Register(ctx, workset.RegisterRequest{ID: "w2"}); err != nil {
+		t.Fatalf("AllowRacyWrites register: %v", err)
 	}
 }
 

@@ -18,8 +18,12 @@ type ProbeResult struct {
 	ConditionalDelete bool
 }
 
-// Atomic reports whether leases can be atomic on the endpoint.
-func (p ProbeResult) Atomic() bool { return p.CreateIfAbsent && p.CompareAndSwap }
+// Atomic reports whether the store's writes can be atomic on the endpoint:
+// registration and leases need create-if-absent, transitions and renewals
+// compare-and-swap, releases and cleanup conditional deletes.
+func (p ProbeResult) Atomic() bool {
+	return p.CreateIfAbsent && p.CompareAndSwap && p.ConditionalDelete
+}
 
 // Probe checks, with a scratch object at the root level (never inside a
 // workset folder), whether the endpoint honours conditional writes: some
@@ -61,10 +65,11 @@ func (s *Store) Probe(ctx context.Context) (ProbeResult, error) {
 	return r, nil
 }
 
-// requireAtomic probes once, and refuses lease calls on an endpoint without
-// conditional writes unless AllowRacyLeases is set.
+// requireAtomic probes once, and refuses every write (registration,
+// transitions, imports, leases, deletes) on an endpoint without conditional
+// writes unless AllowRacyWrites is set.
 func (s *Store) requireAtomic(ctx context.Context) error {
-	if s.opts.AllowRacyLeases {
+	if s.opts.AllowRacyWrites {
 		return nil
 	}
 	s.probeMu.Lock()
@@ -78,7 +83,7 @@ func (s *Store) requireAtomic(ctx context.Context) error {
 		p = &r
 	}
 	if !p.Atomic() {
-		return fmt.Errorf("%w: bucket %s does not honour conditional writes (If-None-Match/If-Match), so leases cannot be atomic; set Options.AllowRacyLeases to accept the legacy, racy behaviour", workset.ErrUnsupported, s.bucket.Name())
+		return fmt.Errorf("%w: bucket %s does not honour conditional writes (If-None-Match/If-Match: %+v), so registrations, transitions, leases and deletes cannot be atomic; set Options.AllowRacyWrites to accept the legacy, racy behaviour", workset.ErrUnsupported, s.bucket.Name(), *p)
 	}
 	return nil
 }

@@ -16,7 +16,9 @@
 //   - Leases are atomic on an endpoint that honours conditional writes (Probe):
 //     the lock object is created with If-None-Match: * and replaced or deleted
 //     with If-Match, so two owners never both hold it. On an endpoint that fails
-//     the probe, lease calls are refused unless Options.AllowRacyLeases is set.
+//     the probe (it ignores If-None-Match, If-Match or conditional deletes), every
+//     write is refused with ErrUnsupported unless Options.AllowRacyWrites is set;
+//     reads work everywhere.
 //   - Fencing tokens are the acquisition time in microseconds, and at least one
 //     more than the last token issued: the lock object carries it while a lease
 //     is held, and ReleaseLease leaves a fence object (.worksetstate-fence-<token>,
@@ -110,9 +112,10 @@ type Options struct {
 	// respected after the time in its body (or its LastModified), the deployed
 	// default lock timeout (default 1h).
 	LegacyLockTTL time.Duration
-	// AllowRacyLeases permits lease calls on an endpoint that failed Probe,
-	// accepting the legacy, racy behaviour.
-	AllowRacyLeases bool
+	// AllowRacyWrites permits writes (registration, transitions, imports,
+	// leases, deletes) on an endpoint that failed Probe, accepting the legacy,
+	// racy behaviour: two registrations or transitions may both succeed there.
+	AllowRacyWrites bool
 	// ClaimTimeout is how long a transition's claim on the deciding sentinel
 	// holds off other transitions from the same state (default 30s). A writer
 	// that dies between its claim and its last write blocks unforced
@@ -445,6 +448,9 @@ func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 // metadata and attributes are not stored (see Capabilities).
 func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
 	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := s.requireAtomic(ctx); err != nil {
 		return nil, err
 	}
 	_, v, err := s.load(ctx, req.ID)

@@ -19,6 +19,9 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	if req.ExpectedVersion != 0 {
 		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions (ExpectedVersion %d)", workset.ErrUnsupported, req.ID, req.ExpectedVersion)
 	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		w, err := s.transitionOnce(ctx, req)
 		// A keyed request refused because the workset changed may have been
@@ -267,6 +270,9 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	if req.ExpectedVersion != 0 {
 		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, req.Workset.ID)
 	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return nil, err
+	}
 	w := req.Workset
 	snap, v, err := s.load(ctx, w.ID)
 	if err != nil {
@@ -322,6 +328,9 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 	}
 	if expectedVersion != 0 {
 		return fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, id)
+	}
+	if err := s.requireAtomic(ctx); err != nil {
+		return err
 	}
 	snap, v, err := s.load(ctx, id)
 	if err != nil {

@@ -248,7 +248,7 @@ func TestSentinelAmbiguousWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sentinel.New(b, func(o *sentinel.Options) { o.AllowRacyLeases = true })
+	st, err := sentinel.New(b, func(o *sentinel.Options) { o.AllowRacyWrites = true })
 	if err != nil {
 		t.Fatal(err)
 	}
