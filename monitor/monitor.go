@@ -3,6 +3,24 @@
 // with leases, keeps each lease alive while the work runs, cancels the work the
 // moment the lease is lost or cannot be renewed in time, records success or
 // failure (with retries), and shuts down cleanly, releasing its leases.
+//
+// # Beside legacy monitors
+//
+// In a mixed fleet on the sentinel store, the legacy daylily monitor ignores
+// lock files and dispatches any workset that shows daylily.ready and no
+// daylily.in_progress (or ignore, complete, error). So a Monitor moves every
+// workset it leases to in_progress at once, before its handler runs: a legacy
+// monitor that lists after that skips the workset, and one that raced it
+// overwrites the lock object, which fences the Monitor off (ErrLeaseLost) before
+// it writes anything. Either way the workset runs once
+// (sentinel TestMixedFleetNeverRunsAWorksetTwice plays that protocol).
+// Embedders that claim work without this package must do the same.
+//
+// # Nothing stranded
+//
+// A Monitor also hands back, every OrphanAfter/4, active worksets that hold no
+// live lease and were not written for OrphanAfter: a worker that died without
+// recording an outcome never strands its workset.
 package monitor
 
 import (
