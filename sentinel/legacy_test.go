@@ -131,8 +131,9 @@ func keys(t *testing.T, b sentinel.Bucket, prefix string) []string {
 	return ks
 }
 
-// Transitions write the target and remove what would mask it; data files and
-// decoys in subfolders are never touched.
+// Transitions write the target and remove what would mask it, and leave the
+// sentinels below it as legacy writers do; data files and decoys in
+// subfolders are never touched.
 func TestTransitionRewritesSentinels(t *testing.T) {
 	t.Parallel()
 	b := s3Bucket(t)
@@ -162,7 +163,7 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if d := cmp.Diff([]string{"_COMPLETE", "_LOCKED", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
+	if d := cmp.Diff([]string{"_COMPLETE", "_IN_PROGRESS", "_LOCKED", "_READY", "data/_COMPLETE", "samples.tsv"}, keys(t, b, "worksets/ws-1/")); d != "" {
 		t.Errorf("objects while leased and complete (-want +got):\n%s", d)
 	}
 	if err := st.ReleaseLease(ctx, *lease); err != nil {
@@ -172,7 +173,7 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 	after := keys(t, b, "worksets/ws-1/")
 	if len(after) == 0 || !strings.HasPrefix(after[0], ".worksetstate-fence-") {
 		t.Errorf("no fence object after release: %v", after)
-	} else if d := cmp.Diff([]string{"_COMPLETE", "data/_COMPLETE", "samples.tsv"}, after[1:]); d != "" {
+	} else if d := cmp.Diff([]string{"_COMPLETE", "_IN_PROGRESS", "_READY", "data/_COMPLETE", "samples.tsv"}, after[1:]); d != "" {
 		t.Errorf("objects after release (-want +got):\n%s", d)
 	}
 	// A legacy monitor's lock (timestamp body) is a live lease until its TTL.
@@ -354,4 +355,36 @@ func TestLeftoverLegacyLockDoesNotBlock(t *testing.T) {
 	if !errors.As(err, &held) {
 		t.Errorf("requeue under a legacy lock newer than the error: %v, want ErrLockHeld", err)
 	}
+}
+
+// In the daylily convention, sentinels pile up as the legacy monitor leaves
+// them (so its --attempt-restart finds daylily.ready under daylily.error), and
+// the states it does not know carry the marker that makes it do the right
+// thing: retrying keeps daylily.in_progress (never dispatched early), failed
+// shows daylily.error.
+func TestDaylilyLayeringAndMarkers(t *testing.T) {
+	t.Parallel()
+	b := s3Bucket(t)
+	st := newStore(t, b, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	ctx := t.Context()
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	step := func(to workset.State, want ...string) {
+		t.Helper()
+		if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "d", To: to}); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, keys(t, b, "worksets/d/")); d != "" {
+			t.Errorf("after -> %s (-want +got):\n%s", to, d)
+		}
+		if w, err := st.Get(ctx, "d"); err != nil || w.State != to {
+			t.Errorf("reads as %v, %v; want %s", w, err, to)
+		}
+	}
+	step(workset.StateInProgress, "daylily.in_progress", "daylily.ready")
+	step(workset.StateError, "daylily.error", "daylily.in_progress", "daylily.ready")
+	step(workset.StateRetrying, "daylily.in_progress", "daylily.ready", "daylily.retrying")
+	step(workset.StateInProgress, "daylily.in_progress", "daylily.ready")
+	step(workset.StateFailed, "daylily.error", "daylily.failed", "daylily.in_progress", "daylily.ready")
 }

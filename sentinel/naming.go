@@ -17,6 +17,20 @@ type Naming struct {
 	// Precedence lists every state, highest first: when several sentinels are
 	// present, the highest decides the state.
 	Precedence []workset.State
+	// LegacyMarkers maps a state legacy readers do not know to the state whose
+	// sentinel makes them do the right thing; a transition to the state also
+	// makes sure the marker's sentinel exists (it ranks lower, so this store
+	// still reads the state itself). The presets:
+	//
+	//	daylily  retrying -> in_progress (the legacy monitor skips it: never
+	//	         dispatched before its retry time)
+	//	         failed   -> error (shown as an error, restarted only on request)
+	//	guide    failed   -> error
+	//
+	// The guide's reader has no in_progress state at all, so nothing written
+	// keeps it from reading a retrying workset as ready; run guide-convention
+	// legacy monitors only until the DualWriter's phase 1 begins.
+	LegacyMarkers map[workset.State]workset.State
 }
 
 // GuideNaming is the migration guide's convention: _READY, _LOCKED,
@@ -32,7 +46,7 @@ func GuideNaming() Naming {
 		workset.StateDeleted, workset.StateArchived, workset.StateComplete, workset.StateFailed,
 		workset.StateIgnored, workset.StateError, workset.StateRetrying, workset.StateInProgress,
 		workset.StateLocked, workset.StateReady,
-	}}
+	}, LegacyMarkers: map[workset.State]workset.State{workset.StateFailed: workset.StateError}}
 }
 
 // DaylilyNaming is the legacy monitor's convention: daylily.ready, daylily.lock,
@@ -50,7 +64,7 @@ func DaylilyNaming() Naming {
 		workset.StateDeleted, workset.StateArchived, workset.StateIgnored, workset.StateFailed,
 		workset.StateError, workset.StateComplete, workset.StateRetrying, workset.StateInProgress,
 		workset.StateLocked, workset.StateReady,
-	}}
+	}, LegacyMarkers: map[workset.State]workset.State{workset.StateRetrying: workset.StateInProgress, workset.StateFailed: workset.StateError}}
 }
 
 // NamingByName returns a preset: "guide" or "daylily".
@@ -84,6 +98,11 @@ func (n Naming) Validate() error {
 	for _, s := range workset.States() {
 		if !slices.Contains(n.Precedence, s) {
 			return fmt.Errorf("%w: precedence does not rank state %s", workset.ErrInvalidInput, s)
+		}
+	}
+	for st, m := range n.LegacyMarkers {
+		if !st.Valid() || !m.Valid() || m == workset.StateLocked || n.rank(m) <= n.rank(st) {
+			return fmt.Errorf("%w: legacy marker %s for %s must be a state ranked below it (and not the lock)", workset.ErrInvalidInput, m, st)
 		}
 	}
 	return nil

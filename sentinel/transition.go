@@ -175,8 +175,19 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		}
 	}
 
-	// 3. Remove every other state sentinel: those above the target lowest first
-	// (the old deciding sentinel last), then those below it.
+	// 2b. The legacy marker of a state legacy readers do not know.
+	if m, ok := s.opts.Naming.LegacyMarkers[req.To]; ok && !slices.Contains(v.counts, m) {
+		data, _ := Body{State: string(m), At: now, Reason: "legacy marker for " + string(req.To)}.encode()
+		if _, err := s.bucket.Create(ctx, s.key(req.ID, m), data); err != nil && !errors.Is(err, ErrPreconditionFailed) {
+			return err
+		}
+	}
+
+	// 3. Remove the sentinels above the target, lowest first (the old deciding
+	// sentinel last). Those below it stay, as legacy writers leave them (a
+	// legacy monitor's --attempt-restart needs daylily.ready under
+	// daylily.error); only a lock object marking the locked state below the
+	// target is unmarked, since it is also the lease.
 	rank := s.opts.Naming.rank
 	var above, below []workset.State
 	for _, st := range v.counts {
@@ -184,7 +195,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		case st == req.To:
 		case rank(st) < rank(req.To):
 			above = append(above, st)
-		default:
+		case st == workset.StateLocked:
 			below = append(below, st)
 		}
 	}
