@@ -388,3 +388,39 @@ func TestDaylilyLayeringAndMarkers(t *testing.T) {
 	step(workset.StateInProgress, "daylily.in_progress", "daylily.ready")
 	step(workset.StateFailed, "daylily.error", "daylily.failed", "daylily.in_progress", "daylily.ready")
 }
+
+// A single workset's read uses what a legacy body says: the message of an
+// error line and the time written in it.
+func TestLegacyBodiesAreRead(t *testing.T) {
+	t.Parallel()
+	b := s3Bucket(t)
+	st := newStore(t, b, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	ctx := t.Context()
+	for k, body := range map[string]string{
+		"worksets/e/daylily.ready": "2024-01-15T09:00:00Z",
+		"worksets/e/daylily.error": "2024-01-15T10:30:00.250000Z\tbwa exited 137 (out of memory)",
+	} {
+		if _, err := b.Create(ctx, k, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := st.Get(ctx, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.State != workset.StateError || w.ErrorDetails != "bwa exited 137 (out of memory)" {
+		t.Errorf("legacy error read as %s %q", w.State, w.ErrorDetails)
+	}
+	var found bool
+	for _, h := range w.History {
+		if h.State == workset.StateError {
+			found = true
+			if !h.Timestamp.Equal(time.Date(2024, 1, 15, 10, 30, 0, 250000000, time.UTC)) || h.Reason != "bwa exited 137 (out of memory)" {
+				t.Errorf("error history entry %+v, want the body's time and message", h)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no error entry in %+v", w.History)
+	}
+}

@@ -214,8 +214,11 @@ type snapshot struct {
 	fence     int64                    // the largest token named by a fence object
 	fences    []Object                 // the fence objects
 	// record is the body of the sentinel that carries the retry record and
-	// error details (retrying, failed or error), when one written by this SDK exists.
-	record *Body
+	// error details (retrying, failed, error or in_progress), when one written
+	// by this SDK exists, or, for a single workset's read, a legacy one;
+	// recordState is its state.
+	record      *Body
+	recordState workset.State
 }
 
 // recordStates are the states whose sentinel bodies carry the retry record,
@@ -284,7 +287,16 @@ func (s *Store) derive(snap *snapshot) view {
 			w.UpdatedAt = obj.LastModified
 		}
 		if slices.Contains(counted, st) {
-			w.History = append(w.History, workset.HistoryEntry{State: st, Timestamp: obj.LastModified})
+			h := workset.HistoryEntry{State: st, Timestamp: obj.LastModified}
+			if r := snap.record; r != nil && snap.recordState == st {
+				// What the body says, when it says it: the time written in it
+				// and the message or reason.
+				if !r.At.IsZero() {
+					h.Timestamp = r.At
+				}
+				h.Reason = r.Reason
+			}
+			w.History = append(w.History, h)
 		}
 	}
 	slices.SortFunc(w.History, func(a, b workset.HistoryEntry) int {
@@ -296,7 +308,11 @@ func (s *Store) derive(snap *snapshot) view {
 	if snap.lock != nil && !snap.lock.Legacy && snap.lock.ErrorDetails != "" {
 		w.ErrorDetails = snap.lock.ErrorDetails
 	}
-	if r := snap.record; r != nil && slices.Contains(recordStates, w.State) {
+	if r := snap.record; r != nil && r.Legacy && snap.recordState == w.State {
+		if w.State == workset.StateError || w.State == workset.StateFailed {
+			w.ErrorDetails = r.Reason // "<timestamp>\t<message>": the message
+		}
+	} else if r != nil && slices.Contains(recordStates, w.State) {
 		w.RetryCount, w.RetryAfter, w.FailedStep = r.RetryCount, r.RetryAfter, r.FailedStep
 		w.ErrorCategory = workset.ErrorCategory(r.ErrorCategory)
 		if r.ErrorDetails != "" {
@@ -363,7 +379,7 @@ func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
 		if err := s.readLock(ctx, snap); err != nil {
 			return nil, view{}, err
 		}
-		if err := s.readRecord(ctx, snap); err != nil {
+		if err := s.readRecord(ctx, snap, true); err != nil {
 			return nil, view{}, err
 		}
 		// Lease calls and fenced writes always change the lock object, so a
@@ -608,22 +624,25 @@ func (s *Store) readLocks(ctx context.Context, snaps []*snapshot) error {
 			if err := s.readLock(ctx, snap); err != nil {
 				return err
 			}
-			return s.readRecord(ctx, snap)
+			return s.readRecord(ctx, snap, false)
 		})
 	}
 	return g.Wait()
 }
 
 // readRecord reads the body of the first retrying, failed, error or
-// in_progress sentinel this SDK wrote (legacy ones, smaller than any SDK body,
-// are not read): one GET for a workset in one of those states, none otherwise.
-func (s *Store) readRecord(ctx context.Context, snap *snapshot) error {
+// in_progress sentinel: one GET for a workset in one of those states, none
+// otherwise. In a listing (legacy false) only bodies this SDK wrote are read
+// (legacy ones are smaller than any SDK body), so a pass over a legacy layout
+// reads no object; a single workset's read (legacy true) also reads a legacy
+// body, for its time and message.
+func (s *Store) readRecord(ctx context.Context, snap *snapshot, legacy bool) error {
 	for _, st := range recordStates {
 		obj, ok := snap.sentinels[st]
 		if !ok {
 			continue
 		}
-		if obj.Size >= 0 && obj.Size < minOwnBody {
+		if !legacy && obj.Size >= 0 && obj.Size < minOwnBody {
 			return nil
 		}
 		data, _, err := s.bucket.Get(ctx, obj.Key)
@@ -633,8 +652,8 @@ func (s *Store) readRecord(ctx context.Context, snap *snapshot) error {
 		if err != nil {
 			return err
 		}
-		if b := ParseBody(data); !b.Legacy {
-			snap.record = &b
+		if b := ParseBody(data); !b.Legacy || legacy {
+			snap.record, snap.recordState = &b, st
 		}
 		return nil
 	}
