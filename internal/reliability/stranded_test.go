@@ -109,7 +109,11 @@ func TestMirrorOutageStrandsNothing(t *testing.T) {
 			o.LeaseTTL, o.RenewEvery = 3*time.Second, 100*time.Millisecond
 		})
 	}, func() {
-		time.Sleep(150 * time.Millisecond) // claims made while the mirror is down
+		// Back once a claim met the outage (a divergence is recorded), and
+		// while that work still runs.
+		for deadline := time.Now().Add(30 * time.Second); w.Stats().Divergences == 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		outage.Down.Store(false)
 	})
 	for _, id := range ids {
