@@ -1,6 +1,6 @@
 # make test   vet, staticcheck and the whole test suite with -race, against real
-#             servers (dynalite, versitygw) installed into .cache/ and started on
-#             loopback by internal/withservers, then stopped.
+#             servers (dynalite, versitygw, s3rver) installed into .cache/ and
+#             started on loopback by internal/withservers, then stopped.
 # make check  the same static checks without the servers.
 
 GO          ?= go

@@ -424,3 +424,59 @@ func TestLegacyBodiesAreRead(t *testing.T) {
 		t.Errorf("no error entry in %+v", w.History)
 	}
 }
+
+// s3rver ignores If-None-Match and If-Match: the probe says so, and every write
+// is refused unless racy writes are accepted, in which case two concurrent
+// registrations of one workset both succeed there (counted and logged).
+func TestEndpointIgnoringConditions(t *testing.T) {
+	t.Parallel()
+	c, name := testenv.S3IgnoringConditions(t)
+	b, err := sentinel.NewS3Bucket(c, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sentinel.New(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	r, err := st.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Atomic() || st.Capabilities().AtomicLeases {
+		t.Fatalf("probe on s3rver: %+v, want not atomic", r)
+	}
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "w"}); !errors.Is(err, workset.ErrUnsupported) {
+		t.Fatalf("register on s3rver: %v, want ErrUnsupported", err)
+	}
+	if _, err := st.Get(ctx, "w"); !errors.Is(err, workset.ErrNotFound) {
+		t.Fatalf("a refused register left a workset: %v", err)
+	}
+	racy, err := sentinel.New(b, func(o *sentinel.Options) { o.AllowRacyWrites = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := 0
+	for i := range 15 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := racy.Register(ctx, workset.RegisterRequest{ID: fmt.Sprint("d-", i)}); err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if ok == 2 {
+			both++
+		}
+	}
+	t.Logf("with AllowRacyWrites, both of two concurrent registrations succeeded %d times of 15", both)
+}

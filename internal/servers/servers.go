@@ -1,5 +1,6 @@
 // Package servers installs and runs the real servers the tests and benchmarks
-// talk to: dynalite (DynamoDB) and versitygw (S3), each on a free loopback port.
+// talk to: dynalite (DynamoDB) and versitygw (S3), each on a free loopback port,
+// and s3rver, an S3 server that ignores conditional writes (a negative target).
 //
 // Installs go into a cache folder (git-ignored) so they happen once per clone.
 // A missing toolchain (node/npm, go) is an error that says what to install.
@@ -24,6 +25,10 @@ import (
 const (
 	DynaliteVersion  = "4.0.0"
 	VersitygwVersion = "v1.8.0"
+	// S3rverVersion is an S3 emulator that ignores conditional writes
+	// (If-None-Match, If-Match): the negative target for the sentinel store's
+	// refusal of racy writes.
+	S3rverVersion = "3.7.1"
 )
 
 // Credentials the S3 server is started with (dummy, loopback only).
@@ -42,6 +47,9 @@ const (
 	EnvS3AccessKey      = "WORKSET_TEST_S3_ACCESS_KEY"
 	EnvS3SecretKey      = "WORKSET_TEST_S3_SECRET_KEY"
 	EnvCache            = "WORKSET_TEST_CACHE" // the folder the servers are installed in
+	// EnvS3rverEndpoint points at s3rver, an S3 server that ignores
+	// conditional writes (any credentials are accepted).
+	EnvS3rverEndpoint = "WORKSET_TEST_S3RVER_ENDPOINT"
 )
 
 // Servers is a running set of servers.
@@ -53,6 +61,7 @@ const (
 type Servers struct {
 	DynamoDBEndpoint string
 	S3Endpoint       string
+	S3rverEndpoint   string
 
 	// LogDir holds each server's log (dynalite.log, versitygw.log). It is under
 	// the cache folder and kept after Stop, so a failed run can be read.
@@ -85,38 +94,49 @@ func (s *Servers) Env() []string {
 		EnvS3AccessKey + "=" + S3AccessKey,
 		EnvS3SecretKey + "=" + S3SecretKey,
 		EnvCache + "=" + s.cacheDir,
+		EnvS3rverEndpoint + "=" + s.S3rverEndpoint,
 	}
 }
 
-// Install makes sure both servers are installed under cacheDir, installing them
-// in parallel when missing. It returns the paths of the two executables.
-func Install(ctx context.Context, cacheDir string) (dynalite, versitygw string, err error) {
+// Install makes sure the servers are installed under cacheDir, installing the
+// missing ones in parallel. It returns the paths of their executables.
+func Install(ctx context.Context, cacheDir string) (dynalite, versitygw, s3rver string, err error) {
 	var wg sync.WaitGroup
-	var errD, errV error
-	wg.Add(2)
+	var errD, errV, errS error
+	wg.Add(3)
 	go func() { defer wg.Done(); dynalite, errD = installDynalite(ctx, cacheDir) }()
 	go func() { defer wg.Done(); versitygw, errV = installVersitygw(ctx, cacheDir) }()
+	go func() {
+		defer wg.Done()
+		s3rver, errS = installNPM(ctx, cacheDir, "s3rver", S3rverVersion, filepath.Join("node_modules", "s3rver", "bin", "s3rver.js"))
+	}()
 	wg.Wait()
-	return dynalite, versitygw, errors.Join(errD, errV)
+	return dynalite, versitygw, s3rver, errors.Join(errD, errV, errS)
 }
 
 func installDynalite(ctx context.Context, cacheDir string) (string, error) {
-	dir := filepath.Join(cacheDir, "dynalite@"+DynaliteVersion)
-	bin := filepath.Join(dir, "node_modules", "dynalite", "cli.js")
+	return installNPM(ctx, cacheDir, "dynalite", DynaliteVersion, filepath.Join("node_modules", "dynalite", "cli.js"))
+}
+
+// installNPM installs an npm package at version into cacheDir (once) and
+// returns the path of its script bin (relative to the install folder).
+func installNPM(ctx context.Context, cacheDir, pkg, version, bin string) (string, error) {
+	dir := filepath.Join(cacheDir, pkg+"@"+version)
+	bin = filepath.Join(dir, bin)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return "", fmt.Errorf("dynalite needs %s, which is not on PATH: install Node.js (e.g. apt-get install nodejs npm)", tool)
+			return "", fmt.Errorf("%s needs %s, which is not on PATH: install Node.js (e.g. apt-get install nodejs npm)", pkg, tool)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "servers: installing dynalite@%s into %s\n", DynaliteVersion, dir)
-	if err := run(ctx, "", nil, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--loglevel=error", "dynalite@"+DynaliteVersion); err != nil {
-		return "", fmt.Errorf("installing dynalite: %w", err)
+	fmt.Fprintf(os.Stderr, "servers: installing %s@%s into %s\n", pkg, version, dir)
+	if err := run(ctx, "", nil, "npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--loglevel=error", pkg+"@"+version); err != nil {
+		return "", fmt.Errorf("installing %s: %w", pkg, err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("dynalite installed but %s is missing: %w", bin, err)
+		return "", fmt.Errorf("%s installed but %s is missing: %w", pkg, bin, err)
 	}
 	return bin, nil
 }
@@ -167,7 +187,7 @@ func Start(ctx context.Context, cacheDir string) (*Servers, error) {
 }
 
 func startIn(ctx context.Context, cacheDir, logDir string) (*Servers, error) {
-	dynalite, versitygw, err := Install(ctx, cacheDir)
+	dynalite, versitygw, s3rver, err := Install(ctx, cacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +232,23 @@ func startIn(ctx context.Context, cacheDir, logDir string) (*Servers, error) {
 	}
 	s.S3Endpoint = fmt.Sprintf("http://127.0.0.1:%d", sport)
 
-	for _, ep := range []string{s.DynamoDBEndpoint, s.S3Endpoint} {
+	rport, err := FreePort()
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	rdata := filepath.Join(s.tmpDir, "s3rver")
+	if err := os.MkdirAll(rdata, 0o755); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.spawn("s3rver", "node", s3rver, "-d", rdata, "-a", "127.0.0.1", "-p", fmt.Sprint(rport), "--allow-mismatched-signatures", "--silent"); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.S3rverEndpoint = fmt.Sprintf("http://127.0.0.1:%d", rport)
+
+	for _, ep := range []string{s.DynamoDBEndpoint, s.S3Endpoint, s.S3rverEndpoint} {
 		if err := waitListening(ctx, strings.TrimPrefix(ep, "http://"), 30*time.Second); err != nil {
 			s.Stop()
 			return nil, fmt.Errorf("%w\n%s", err, s.LogTails())

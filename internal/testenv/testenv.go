@@ -88,3 +88,16 @@ func Bucket(t testing.TB, c *s3.Client) string {
 	}
 	return name
 }
+
+// S3IgnoringConditions returns a path-style client for s3rver, an S3 server
+// that ignores conditional writes (If-None-Match, If-Match), and a fresh bucket
+// on it: the negative target for the sentinel store's refusal of racy writes.
+func S3IgnoringConditions(t testing.TB) (*s3.Client, string) {
+	t.Helper()
+	ep := endpoint(t, servers.EnvS3rverEndpoint)
+	c := s3.NewFromConfig(AWSConfig("S3RVER", "S3RVER"), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(ep)
+		o.UsePathStyle = true
+	})
+	return c, Bucket(t, c)
+}

@@ -1,4 +1,4 @@
-// Command withservers starts dynalite and versitygw on free loopback ports,
+// Command withservers starts dynalite, versitygw and s3rver on free loopback ports,
 // runs a command with their endpoints in the environment, and stops them.
 //
 //	go run ./internal/withservers [-cache DIR] -- go test -race ./...
@@ -52,7 +52,7 @@ func run(cacheDir string, args []string) int {
 		return 1
 	}
 	defer srv.Stop()
-	fmt.Fprintf(os.Stderr, "withservers: dynalite at %s, versitygw at %s\n", srv.DynamoDBEndpoint, srv.S3Endpoint)
+	fmt.Fprintf(os.Stderr, "withservers: dynalite at %s, versitygw at %s, s3rver at %s\n", srv.DynamoDBEndpoint, srv.S3Endpoint, srv.S3rverEndpoint)
 
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), srv.Env()...)
