@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,4 +480,56 @@ func TestEndpointIgnoringConditions(t *testing.T) {
 		}
 	}
 	t.Logf("with AllowRacyWrites, both of two concurrent registrations succeeded %d times of 15", both)
+}
+
+// countingGets counts object reads.
+type countingGets struct {
+	sentinel.Bucket
+	gets atomic.Int64
+}
+
+func (c *countingGets) Get(ctx context.Context, key string) ([]byte, string, error) {
+	c.gets.Add(1)
+	return c.Bucket.Get(ctx, key)
+}
+
+// Polling the ready queue reads no object of worksets in other states (their
+// retry records are read only when their state is asked for), and a retrying
+// one is read once.
+func TestReadyQueueReadsNoRecords(t *testing.T) {
+	t.Parallel()
+	b := &countingGets{Bucket: dirBucket(t)}
+	st := newStore(t, b)
+	ctx := t.Context()
+	for i := range 6 {
+		id := fmt.Sprintf("q-%d", i)
+		if _, err := st.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 4 {
+			if _, err := st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 0 {
+			if _, err := st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateRetrying, Retry: &workset.RetryInfo{Count: 2}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.gets.Store(0)
+	page, err := st.List(ctx, workset.ListQuery{State: workset.StateReady})
+	if err != nil || len(page.Worksets) != 2 {
+		t.Fatalf("ready queue: %v, %v", page, err)
+	}
+	if n := b.gets.Load(); n != 0 {
+		t.Errorf("listing the ready queue read %d objects, want 0", n)
+	}
+	page, err = st.List(ctx, workset.ListQuery{State: workset.StateRetrying})
+	if err != nil || len(page.Worksets) != 1 || page.Worksets[0].RetryCount != 2 {
+		t.Fatalf("retrying queue: %+v, %v", page, err)
+	}
+	if n := b.gets.Load(); n != 1 {
+		t.Errorf("listing the retrying queue read %d objects, want 1 (its record)", n)
+	}
 }

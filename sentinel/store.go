@@ -481,7 +481,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	_, err = s.bucket.Create(ctx, key, body)
 	switch {
 	case err == nil, errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce):
-		return s.Get(ctx, req.ID)
+		return s.confirm(ctx, req.ID)
 	case errors.Is(err, ErrPreconditionFailed):
 		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
 	default:
@@ -559,7 +559,7 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 		const batch = 100
 		var pending []*snapshot
 		flush := func() bool {
-			if err := s.readLocks(ctx, pending); err != nil {
+			if err := s.readLocks(ctx, pending, q.State); err != nil {
 				yield(nil, err)
 				return false
 			}
@@ -615,14 +615,24 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 }
 
 // readLocks reads the lock bodies and retry records of a batch of snapshots
-// in parallel.
-func (s *Store) readLocks(ctx context.Context, snaps []*snapshot) error {
+// in parallel. With want set (a list by state), a record is read only for the
+// worksets that can be in that state, so polling the ready queue reads none.
+func (s *Store) readLocks(ctx context.Context, snaps []*snapshot, want workset.State) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.ReadConcurrency)
 	for _, snap := range snaps {
+		_, hasLock := snap.sentinels[workset.StateLocked]
+		top := s.topSentinel(snap)
+		record := slices.Contains(recordStates, top) && (want == "" || want == top)
+		if !hasLock && !record {
+			continue
+		}
 		g.Go(func() error { // one goroutine per snapshot: both reads update it
 			if err := s.readLock(ctx, snap); err != nil {
 				return err
+			}
+			if !record {
+				return nil
 			}
 			return s.readRecord(ctx, snap, false)
 		})
@@ -630,32 +640,42 @@ func (s *Store) readLocks(ctx context.Context, snaps []*snapshot) error {
 	return g.Wait()
 }
 
-// readRecord reads the body of the first retrying, failed, error or
-// in_progress sentinel: one GET for a workset in one of those states, none
+// readRecord reads the body of the sentinel that decides the state, when that
+// state is retrying, failed, error or in_progress (the ones whose bodies carry
+// the retry record): one GET for a workset in one of those states, none
 // otherwise. In a listing (legacy false) only bodies this SDK wrote are read
 // (legacy ones are smaller than any SDK body), so a pass over a legacy layout
 // reads no object; a single workset's read (legacy true) also reads a legacy
 // body, for its time and message.
 func (s *Store) readRecord(ctx context.Context, snap *snapshot, legacy bool) error {
-	for _, st := range recordStates {
-		obj, ok := snap.sentinels[st]
-		if !ok {
-			continue
-		}
-		if !legacy && obj.Size >= 0 && obj.Size < minOwnBody {
-			return nil
-		}
-		data, _, err := s.bucket.Get(ctx, obj.Key)
-		if errors.Is(err, ErrObjectNotFound) {
-			return nil // moved on since the listing; the next read sees it
-		}
-		if err != nil {
-			return err
-		}
-		if b := ParseBody(data); !b.Legacy || legacy {
-			snap.record, snap.recordState = &b, st
-		}
+	st := s.topSentinel(snap)
+	obj, ok := snap.sentinels[st]
+	if !ok || !slices.Contains(recordStates, st) || (!legacy && obj.Size >= 0 && obj.Size < minOwnBody) {
 		return nil
 	}
+	data, _, err := s.bucket.Get(ctx, obj.Key)
+	if errors.Is(err, ErrObjectNotFound) {
+		return nil // moved on since the listing; the next read sees it
+	}
+	if err != nil {
+		return err
+	}
+	if b := ParseBody(data); !b.Legacy || legacy {
+		snap.record, snap.recordState = &b, st
+	}
 	return nil
+}
+
+// topSentinel is the highest-ranked state sentinel other than the lock object
+// ("" when there is none). Every state whose body carries a record ranks above
+// the locked state, so this is the state derive gives the workset whenever
+// that state is one of them, whatever the lock object says.
+func (s *Store) topSentinel(snap *snapshot) workset.State {
+	var top workset.State
+	for st := range snap.sentinels {
+		if st != workset.StateLocked && (top == "" || s.opts.Naming.rank(st) < s.opts.Naming.rank(top)) {
+			top = st
+		}
+	}
+	return top
 }

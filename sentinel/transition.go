@@ -48,10 +48,14 @@ func (s *Store) transitionOnce(ctx context.Context, req workset.TransitionReques
 	if !v.exists {
 		return nil, notFound(req.ID)
 	}
-	if err := workset.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin); err != nil {
-		if req.IdempotencyKey != "" && v.top != "" && s.wroteOp(ctx, snap.sentinels[v.top], req.IdempotencyKey) {
-			return s.confirm(ctx, req.ID) // a retry of the transition that made the workset what it is
-		}
+	// A retry of the transition that made the workset what it is reports
+	// success. A forced one is checked first (it would apply again); others
+	// only when refused, so they cost no extra read.
+	err = workset.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin)
+	if (err != nil || req.Force) && req.IdempotencyKey != "" && v.top != "" && s.wroteOp(ctx, snap.sentinels[v.top], req.IdempotencyKey) {
+		return s.confirm(ctx, req.ID)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := s.move(ctx, snap, v, req); err != nil {
@@ -316,7 +320,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 			return nil, err
 		}
 	}
-	return s.Get(ctx, w.ID)
+	return s.confirm(ctx, w.ID)
 }
 
 // CleanupOwner is the lease owner the sentinel store's Delete holds while it

@@ -125,6 +125,28 @@ func TestCallerRetriesWithIdempotencyKeys(t *testing.T) {
 					}
 				}
 			}
+			// A forced request the graph would allow again is still applied once.
+			forced := workset.TransitionRequest{ID: "r-000", To: workset.StateReady, Force: true, Reason: "forced requeue", IdempotencyKey: "r-000/force"}
+			for range 2 {
+				if _, err := s.Transition(ctx, forced); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s.Capabilities().History {
+				w, err := s.Get(ctx, "r-000")
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for _, h := range w.History {
+					if h.Reason == "forced requeue" {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("a forced keyed transition sent twice was applied %d times", n)
+				}
+			}
 			t.Logf("%d transitions, %d attempts, %d retried after a deadline", 2*worksets, attempts, retried)
 		})
 	}

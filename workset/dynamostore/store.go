@@ -481,6 +481,12 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	case !req.Force:
 		c = append(c, s.leaseFree(now))
 	}
+	if req.IdempotencyKey != "" {
+		// Never apply a keyed request twice, even one the graph would allow
+		// again (a forced one): its retry is refused here and reported as the
+		// success it was by write, which finds the key in last_op.
+		c = append(c, expression.Not(expression.Name(attrLastOp).Equal(expression.Value(op))))
+	}
 	w, err := s.write(ctx, req.ID, op, upd, and(exists(), c...), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
 		return upd, workset.CheckTransition(cur, req, now, s.opts.SkewMargin)
 	})

@@ -173,11 +173,11 @@ func (s *Store) touch(w *workset.Workset, now time.Time) {
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
 	var out *workset.Workset
 	err := s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
+		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
+			out = w.Clone() // a retry of the write that made the record what it is (checked first: a forced one would apply again)
+			return nil
+		}
 		if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
-			if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
-				out = w.Clone() // a retry of the write that made the record what it is
-				return nil
-			}
 			return err
 		}
 		workset.ApplyTransition(w, req, now)
