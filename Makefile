@@ -1,17 +1,27 @@
 # make test   vet, staticcheck and the whole test suite with -race, against real
 #             servers (dynalite, versitygw, s3rver) installed into .cache/ and
 #             started on loopback by internal/withservers, then stopped.
-# make check  the same static checks without the servers.
+# make check  the same static checks without the servers, and the exported API
+#             against its checked-in snapshot (make api rewrites it).
+#
+# The tests run twice: on the Go that runs make (with -race), then on the
+# oldest supported Go (GO_OLDEST, fetched by the go command as a toolchain).
 
 GO          ?= go
 CACHE       := $(CURDIR)/.cache
 STATICCHECK := $(CACHE)/staticcheck@v0.8.2/staticcheck
 TESTFLAGS   ?= -race -count=1 -timeout 20m
+# The oldest Go release the module supports (go.mod's go line): the two latest
+# releases are supported, as the libraries we learn from do.
+GO_OLDEST   ?= go1.25.5
 
 .PHONY: test check vet staticcheck fmt-check
 
 test: check
-	$(GO) run ./internal/withservers -cache $(CACHE) -- $(GO) test $(TESTFLAGS) ./...
+	$(GO) run ./internal/withservers -cache $(CACHE) -- sh -c '\
+		$(GO) test $(TESTFLAGS) ./... && \
+		echo "== the tests again on $(GO_OLDEST) ==" && \
+		GOTOOLCHAIN=$(GO_OLDEST) $(GO) test -count=1 -timeout 20m ./...'
 	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 # make fuzz   runs every fuzz target for FUZZTIME (make test runs each for 2s).
@@ -26,7 +36,14 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-check: fmt-check vet staticcheck
+check: fmt-check vet staticcheck apicheck
+
+# make api    rewrites internal/apisnapshot/api.txt after an intended API change.
+.PHONY: api apicheck
+api:
+	$(GO) run ./internal/apisnapshot -write
+apicheck:
+	$(GO) run ./internal/apisnapshot -check
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './.cache/*' | xargs gofmt -l); \

@@ -2,21 +2,16 @@ package notify_test
 
 import (
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/Admiral-Piett/goaws/app"
-	"github.com/Admiral-Piett/goaws/app/conf"
-	"github.com/Admiral-Piett/goaws/app/router"
+	"fmt"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/sirupsen/logrus"
+	"net/url"
+	"strings"
 
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/notify"
@@ -25,69 +20,57 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
 )
 
-// goaws serves SNS and SQS in this process, on 127.0.0.1 only.
-func goaws(t *testing.T) string {
+// snsServer answers the SNS query protocol's Publish action (the one call the
+// publisher makes) on 127.0.0.1, as SNS does: form-encoded requests signed with
+// SigV4, an XML PublishResponse, and an XML error for a topic it does not know.
+// It hands every accepted publish to the test. Nothing else of SNS is needed,
+// so no emulator (and none of its dependencies) enters the module.
+func snsServer(t *testing.T, topic string) (string, <-chan url.Values) {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "goaws.yaml")
-	if err := os.WriteFile(cfg, []byte("Local:\n  Host: 127.0.0.1\n  Port: 1\n  Region: us-west-2\n  AccountId: \"100010001000\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logrus.SetLevel(logrus.WarnLevel)
-	conf.LoadYamlConfig(cfg, "Local")
-	srv := httptest.NewServer(router.New())
-	t.Cleanup(srv.Close)
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.CurrentEnvironment.Port = port // queue URLs point back here
-	return srv.URL
-}
-
-// Transitions to error, failed and complete reach an HTTP endpoint
-// subscribed to the topic, with the workset, the transition and the reason.
-// (goaws v0.4.5 answers SQS only in the query protocol, which the current SDK
-// no longer speaks, so the subscriber is an HTTP endpoint, confirmed as SNS
-// requires.)
-func TestSNSPublishReachesSubscriber(t *testing.T) {
-	url := goaws(t)
-	received := make(chan string, 16)
-	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Error(err) // a handler goroutine: no Fatal
+	published := make(chan url.Values, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		received <- string(b)
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+			snsError(w, http.StatusForbidden, "MissingAuthenticationToken", "request is not signed")
+			return
+		}
+		switch {
+		case r.PostForm.Get("Action") != "Publish":
+			snsError(w, http.StatusBadRequest, "InvalidAction", "only Publish is served here")
+		case r.PostForm.Get("TopicArn") != topic:
+			snsError(w, http.StatusNotFound, "NotFound", "Topic does not exist")
+		default:
+			published <- r.PostForm
+			w.Header().Set("Content-Type", "text/xml")
+			fmt.Fprintf(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>%d</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>`, len(published))
+		}
 	}))
-	t.Cleanup(sub.Close)
-	snsc := sns.NewFromConfig(testenv.AWSConfig("dummy", "dummy"), func(o *sns.Options) { o.BaseEndpoint = aws.String(url) })
+	t.Cleanup(srv.Close)
+	return srv.URL, published
+}
+
+func snsError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>r</RequestId></ErrorResponse>`, code, msg)
+}
+
+const topicARN = "arn:aws:sns:us-west-2:100010001000:workset-events"
+
+// Transitions to error, failed and complete are published to the topic, with
+// the workset, the transition and the reason; other transitions are not.
+func TestSNSPublishReachesSubscriber(t *testing.T) {
+	endpoint, published := snsServer(t, topicARN)
+	snsc := sns.NewFromConfig(testenv.AWSConfig("dummy", "dummy"), func(o *sns.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	ctx := t.Context()
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("workset-events")})
-	if err != nil {
-		t.Fatalf("CreateTopic: %v", err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(sub.URL)}); err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
-	// Confirm the subscription as an HTTP subscriber does.
-	select {
-	case body := <-received:
-		var c struct{ Type, Token string }
-		if err := json.Unmarshal([]byte(body), &c); err != nil || c.Type != "SubscriptionConfirmation" {
-			t.Fatalf("expected a subscription confirmation, got %s", body)
-		}
-		if _, err := snsc.ConfirmSubscription(ctx, &sns.ConfirmSubscriptionInput{TopicArn: topic.TopicArn, Token: aws.String(c.Token)}); err != nil {
-			t.Fatalf("ConfirmSubscription: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no subscription confirmation")
-	}
 	mem, err := memstore.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := observe.Wrap(mem, &notify.SNS{Client: snsc, TopicARN: *topic.TopicArn})
+	store := observe.Wrap(mem, &notify.SNS{Client: snsc, TopicARN: topicARN})
 	if _, err := store.Register(ctx, workset.RegisterRequest{ID: "ws-9"}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,27 +82,47 @@ func TestSNSPublishReachesSubscriber(t *testing.T) {
 	}
 
 	var got []notify.Message
+	var subjects []string
 	timeout := time.After(5 * time.Second)
 	for len(got) < 1 {
 		select {
-		case body := <-received:
-			var env struct{ Type, Subject, Message string }
+		case form := <-published:
 			var msg notify.Message
-			if json.Unmarshal([]byte(body), &env) != nil || env.Type != "Notification" || json.Unmarshal([]byte(env.Message), &msg) != nil {
-				t.Fatalf("notification body %q", body)
+			if err := json.Unmarshal([]byte(form.Get("Message")), &msg); err != nil {
+				t.Fatalf("published message %q: %v", form.Get("Message"), err)
 			}
-			got = append(got, msg)
+			if form.Get("MessageAttributes.entry.1.Value.StringValue") != "error" {
+				t.Errorf("state attribute: %v", form)
+			}
+			got, subjects = append(got, msg), append(subjects, form.Get("Subject"))
 		case <-timeout:
 			t.Fatal("no notification within 5s")
 		}
 	}
 	select {
-	case extra := <-received:
-		t.Errorf("unexpected second notification: %s", extra)
+	case extra := <-published:
+		t.Errorf("unexpected second notification: %v", extra)
 	case <-time.After(300 * time.Millisecond):
+	}
+	if subjects[0] != "workset ws-9 is error" {
+		t.Errorf("subject %q", subjects[0])
 	}
 	m := got[0]
 	if m.WorksetID != "ws-9" || m.From != workset.StateInProgress || m.To != workset.StateError || m.Reason != "bwa exited 137" || m.Category != "resource" {
 		t.Errorf("notification %+v", m)
+	}
+}
+
+// A publish SNS refuses is returned by Publish with the transition it was for.
+func TestPublishReportsRefusal(t *testing.T) {
+	endpoint, _ := snsServer(t, topicARN)
+	snsc := sns.NewFromConfig(testenv.AWSConfig("dummy", "dummy"), func(o *sns.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.RetryMaxAttempts = 1
+	})
+	p := &notify.SNS{Client: snsc, TopicARN: topicARN + "-gone"}
+	err := p.Publish(t.Context(), observe.Event{Kind: observe.Transitioned, WorksetID: "ws-1", From: workset.StateInProgress, To: workset.StateFailed})
+	if err == nil || !strings.Contains(err.Error(), "in_progress -> failed of workset ws-1") || !strings.Contains(err.Error(), "NotFound") {
+		t.Fatalf("Publish to a missing topic: %v", err)
 	}
 }
