@@ -20,6 +20,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // ServiceName is reported by GET /.
@@ -133,7 +134,7 @@ func (h *Handler) getVisible(r *http.Request, id string) (*workset.Workset, erro
 	ws, err := h.store.Get(r.Context(), id)
 	if err == nil && !visible(r, ws) {
 		h.opts.Logger.WarnContext(r.Context(), "api: another customer's workset refused", "workset", id, "caller", identity(r).Subject, "path", r.URL.Path)
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrNotFound, id)
+		return nil, &workset.Error{ID: id, Kind: workset.ErrNotFound}
 	}
 	return ws, err
 }
@@ -177,7 +178,7 @@ func toJSON(w *workset.Workset) Workset {
 		return &s
 	}
 	out := Workset{WorksetID: w.ID, State: string(w.State), Priority: string(w.Priority), Bucket: w.Bucket, Prefix: w.Prefix,
-		CreatedAt: workset.FormatTime(w.CreatedAt), UpdatedAt: workset.FormatTime(w.UpdatedAt),
+		CreatedAt: storekit.FormatTime(w.CreatedAt), UpdatedAt: storekit.FormatTime(w.UpdatedAt),
 		ClusterName: opt(w.ClusterName), ErrorDetails: opt(w.ErrorDetails), Metrics: w.Metrics, Metadata: w.Metadata}
 	if w.Lease != nil {
 		out.LockOwner = w.Lease.Owner
@@ -202,8 +203,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, workset.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, workset.ErrAlreadyExists), errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrInvalidTransition),
-		errors.Is(err, workset.ErrLockHeld):
+	case errors.Is(err, workset.ErrAlreadyExists), errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrInvalidTransition), errors.Is(err, workset.ErrNotLeasable),
+		errors.Is(err, workset.ErrLeaseHeld):
 		code = http.StatusConflict
 	case errors.Is(err, workset.ErrLeaseLost), errors.Is(err, errForbidden):
 		code = http.StatusForbidden
@@ -243,7 +244,7 @@ func decode(r *http.Request, v any) error {
 }
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": ServiceName, "timestamp": workset.FormatTime(h.opts.Clock.Now())})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": ServiceName, "timestamp": storekit.FormatTime(h.opts.Clock.Now())})
 }
 
 type registerBody struct {
@@ -272,7 +273,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		owner = c // stamped from the identity, never from the body
 	}
 	if owner != "" {
-		req.Attributes = map[string]any{workset.AttrCustomerID: owner}
+		req.Attributes = map[string]any{storekit.AttrCustomerID: owner}
 	}
 	if b.Priority != "" {
 		p, err := workset.ParsePriority(b.Priority)
@@ -450,7 +451,7 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "locked", "workset_id": l.WorksetID, "owner_id": l.Owner, "locked": true,
-		"fencing_token": l.Token, "lock_expires_at": workset.FormatTime(l.ExpiresAt)})
+		"fencing_token": l.Token, "lock_expires_at": storekit.FormatTime(l.ExpiresAt)})
 }
 
 // unlock releases the lock if owner_id holds it: 403 otherwise.

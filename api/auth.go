@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Identity is an authenticated caller.
@@ -142,7 +143,7 @@ func (a *OIDCAuthenticator) Authenticate(r *http.Request) (*Identity, error) {
 // ownerOf is the customer a workset belongs to: its customer_id attribute,
 // else, for rows older than that attribute, metadata.submitted_by.
 func ownerOf(w *workset.Workset) string {
-	if c, ok := w.Attributes[workset.AttrCustomerID].(string); ok && c != "" {
+	if c, ok := w.Attributes[storekit.AttrCustomerID].(string); ok && c != "" {
 		return c
 	}
 	if c, ok := w.Metadata["submitted_by"].(string); ok {

@@ -22,7 +22,7 @@
 //   - Leases are acquired in the authoritative store, then in the mirror (an
 //     atomic create in the sentinel store, so legacy monitors see the lock).
 //     If the mirror reports the lock held (a legacy monitor claimed it), the
-//     authoritative lease is released and the caller gets ErrLockHeld: nothing is
+//     authoritative lease is released and the caller gets ErrLeaseHeld: nothing is
 //     left half-taken. A renew that the mirror refuses as lost likewise releases
 //     the authoritative lease and reports ErrLeaseLost.
 //   - The mirror follows the authority: expected state and version apply to the
@@ -47,6 +47,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Phase is a migration phase.
@@ -228,10 +229,10 @@ func (w *Writer) diverged(ctx context.Context, r route, id, op string, err error
 	d := Divergence{WorksetID: id, Op: op, Mirror: r.mirrorName, Err: err.Error(), At: w.opts.Clock.Now()}
 	w.opts.Logger.WarnContext(ctx, "dualwrite divergence", "workset", id, "op", op, "mirror", r.mirrorName, "err", err)
 	if rerr := w.opts.Divergences.Record(ctx, d); rerr != nil {
-		return fmt.Errorf("%w: workset %s: %s: %w (and recording the divergence failed: %w)", ErrMirror, id, op, err, rerr)
+		return &workset.Error{ID: id, Kind: ErrMirror, Detail: op, Err: fmt.Errorf("%w (and recording the divergence failed: %w)", err, rerr)}
 	}
 	if w.opts.OnMirrorFailure == FailCall {
-		return fmt.Errorf("%w: workset %s: %s on the %s store: %w", ErrMirror, id, op, r.mirrorName, err)
+		return &workset.Error{ID: id, Kind: ErrMirror, Detail: fmt.Sprintf("%s on the %s store", op, r.mirrorName), Err: err}
 	}
 	return nil
 }
@@ -265,8 +266,8 @@ func (w *Writer) Get(ctx context.Context, id string) (*workset.Workset, error) {
 		diff = fmt.Sprintf("the %s store: %v", r.mirrorName, oerr)
 	} else {
 		pc, mc := r.primary.Capabilities(), r.mirror.Capabilities()
-		a, b := workset.Project(out, nil, pc, mc), workset.Project(other, nil, pc, mc)
-		if fields := workset.DiffFields(a, b); len(fields) > 0 { // the Migrator's comparison; cmp only to show it
+		a, b := storekit.Project(out, nil, pc, mc), storekit.Project(other, nil, pc, mc)
+		if fields := storekit.DiffFields(a, b); len(fields) > 0 { // the Migrator's comparison; cmp only to show it
 			diff = fmt.Sprintf("fields %v differ:\n%s", fields, cmp.Diff(a, b))
 		}
 		if a, b := out.Lease, other.Lease; (a == nil) != (b == nil) || (a != nil && a.Owner != b.Owner) {
@@ -387,7 +388,7 @@ func (w *Writer) AcquireLease(ctx context.Context, id, owner string, ttl time.Du
 		return pl, err
 	}
 	ml, err := r.mirror.AcquireLease(ctx, id, owner, ttl)
-	if errors.Is(err, workset.ErrLockHeld) {
+	if errors.Is(err, workset.ErrLeaseHeld) {
 		// Someone (a legacy monitor) holds the mirror's lock: back out.
 		if rerr := r.primary.ReleaseLease(ctx, *pl); rerr != nil {
 			return nil, fmt.Errorf("%w (and releasing the %s lease failed: %w)", err, "authoritative", rerr)
@@ -421,11 +422,11 @@ func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.D
 	} else {
 		ml, err = r.mirror.RenewLease(ctx, *w.leaseFor(r.mSide, lease), ttl)
 	}
-	if errors.Is(err, workset.ErrLeaseLost) || errors.Is(err, workset.ErrLockHeld) {
+	if errors.Is(err, workset.ErrLeaseLost) || errors.Is(err, workset.ErrLeaseHeld) {
 		// The mirror's lock went to someone else: the claim is no longer exclusive.
 		_ = r.primary.ReleaseLease(ctx, *pl)
 		w.forget(lease)
-		return nil, fmt.Errorf("%w: workset %s: the %s store's lock was lost: %w", workset.ErrLeaseLost, lease.WorksetID, r.mirrorName, err)
+		return nil, &workset.Error{ID: lease.WorksetID, Kind: workset.ErrLeaseLost, Detail: fmt.Sprintf("the %s store's lease was lost", r.mirrorName), Err: err}
 	}
 	if err != nil {
 		if derr := w.diverged(ctx, r, lease.WorksetID, "renew", err); derr != nil {

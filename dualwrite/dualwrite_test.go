@@ -263,7 +263,7 @@ func TestPrimaryFailureLeavesMirrorAlone(t *testing.T) {
 }
 
 // A lock held in the mirror (a legacy monitor's claim) makes the acquisition
-// fail with ErrLockHeld and leaves no authoritative lease behind.
+// fail with ErrLeaseHeld and leaves no authoritative lease behind.
 func TestMirrorLockHeldBacksOut(t *testing.T) {
 	t.Parallel()
 	clock := storetest.NewClock(storetest.Start)
@@ -280,9 +280,9 @@ func TestMirrorLockHeldBacksOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = w.AcquireLease(ctx, "ws", "go-monitor", time.Minute)
-	var held *workset.LockHeldError
+	var held *workset.LeaseHeldError
 	if !errors.As(err, &held) || held.Owner != "legacy-monitor" {
-		t.Fatalf("acquire: %v, want LockHeldError by legacy-monitor", err)
+		t.Fatalf("acquire: %v, want LeaseHeldError by legacy-monitor", err)
 	}
 	if got, err := next.Get(ctx, "ws"); err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) 
 		return OutcomeUnchanged, nil
 	}
 	req := workset.ImportRequest{Workset: m.record(src, false), ExpectedState: d.dest.State, Reason: m.opts.Reason}
-	if m.dst.Capabilities().Versioning {
+	if m.dst.Capabilities().Kept.Versions {
 		req.ExpectedVersion = d.dest.Version
 	}
 	err := m.retry(ctx, func() error { _, err := imp.Import(ctx, req); return err })
@@ -78,7 +78,7 @@ func (m *Migrator) conflict(ctx context.Context, imp workset.Importer, d Differe
 			return OutcomeFailed, fmt.Errorf("workset %s: re-reading the destination after a conflict: %w", d.WorksetID, err)
 		}
 		req := workset.ImportRequest{Workset: m.record(d.source, false), ExpectedState: cur.State, Reason: m.opts.Reason}
-		if m.dst.Capabilities().Versioning {
+		if m.dst.Capabilities().Kept.Versions {
 			req.ExpectedVersion = cur.Version
 		}
 		if _, err := imp.Import(ctx, req); err != nil {
@@ -132,7 +132,7 @@ func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Differenc
 		switch {
 		case err == nil, errors.Is(err, workset.ErrNotFound):
 			return OutcomeDeleted, nil
-		case errors.Is(err, workset.ErrLockHeld), errors.Is(err, workset.ErrConflict):
+		case errors.Is(err, workset.ErrLeaseHeld), errors.Is(err, workset.ErrConflict):
 			// Leased or changed since the plan: left alone, and said so.
 			m.opts.Logger.InfoContext(ctx, "cleanup: workset changed since it was verified; left alone", "workset", d.WorksetID, "err", err)
 			return OutcomeSkipped, nil

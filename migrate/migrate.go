@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Kind is the kind of a difference.
@@ -244,7 +245,7 @@ func (m *Migrator) compare(src, dst *workset.Workset) Difference {
 	}
 	d.DestState, d.DestVersion = dst.State, dst.Version
 	sc, dc := m.src.Capabilities(), m.dst.Capabilities()
-	d.Fields = workset.DiffFields(workset.Project(src, m.ignore, sc, dc), workset.Project(dst, m.ignore, sc, dc))
+	d.Fields = storekit.DiffFields(storekit.Project(src, m.ignore, sc, dc), storekit.Project(dst, m.ignore, sc, dc))
 	switch {
 	case slices.Contains(d.Fields, "state"):
 		d.Kind = StateDiffers
@@ -415,8 +416,8 @@ func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[
 
 // permanent are the errors a retry cannot fix.
 func permanent(err error) bool {
-	for _, e := range []error{workset.ErrNotFound, workset.ErrAlreadyExists, workset.ErrConflict, workset.ErrInvalidTransition,
-		workset.ErrLockHeld, workset.ErrLeaseLost, workset.ErrInvalidInput, workset.ErrUnsupported, workset.ErrMalformed, context.Canceled, context.DeadlineExceeded} {
+	for _, e := range []error{workset.ErrNotFound, workset.ErrAlreadyExists, workset.ErrConflict, workset.ErrInvalidTransition, workset.ErrNotLeasable,
+		workset.ErrLeaseHeld, workset.ErrLeaseLost, workset.ErrInvalidInput, workset.ErrUnsupported, workset.ErrMalformed, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, e) {
 			return true
 		}

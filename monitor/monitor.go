@@ -34,7 +34,9 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/observe"
+	"github.com/daylily-informatics/worksetstate/retry"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Handler processes one workset. It must return when ctx is done; the cause
@@ -83,7 +85,7 @@ type Options struct {
 	// LeaseTTL is the lease duration (default 5m); leases are renewed every
 	// RenewEvery (default LeaseTTL/3).
 	LeaseTTL, RenewEvery time.Duration
-	// Backoff is the delay before the n-th retry (default workset.RetryDelay).
+	// Backoff is the delay before the n-th retry (default retry.Delay).
 	Backoff func(n int) time.Duration
 	// MaxRetries overrides the per-workset retry limit when positive.
 	MaxRetries int
@@ -132,7 +134,7 @@ type localRetry struct {
 func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*Monitor, error) {
 	host, _ := os.Hostname()
 	o := Options{Owner: fmt.Sprintf("%s-%d", host, os.Getpid()), Concurrency: 4, PollInterval: 5 * time.Second,
-		LeaseTTL: 5 * time.Minute, Clock: workset.SystemClock, Backoff: workset.RetryDelay}
+		LeaseTTL: 5 * time.Minute, Clock: workset.SystemClock, Backoff: retry.Delay}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -238,7 +240,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		}
 		lease, err := m.store.AcquireLease(ctx, w.ID, m.opts.Owner, m.opts.LeaseTTL)
 		if err != nil {
-			if !errors.Is(err, workset.ErrLockHeld) && !errors.Is(err, workset.ErrInvalidTransition) && !errors.Is(err, workset.ErrConflict) {
+			if !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
 				m.opts.Logger.WarnContext(ctx, "monitor: acquiring a lease failed", "workset", w.ID, "err", err)
 			}
 			continue
@@ -320,7 +322,7 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	default:
 		f := &Failure{Category: workset.CategoryTransient, Err: herr}
 		errors.As(herr, &f)
-		_, err = workset.RecordFailure(bg, m.store, workset.FailureRequest{ID: id, Lease: l, Category: f.Category, Step: f.Step,
+		_, err = retry.Record(bg, m.store, retry.Request{ID: id, Lease: l, Category: f.Category, Step: f.Step,
 			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff, PriorFailures: m.failed(id)}, m.opts.Clock.Now())
 	}
 	if herr == nil || runCtx.Err() != nil {
@@ -361,12 +363,12 @@ func (m *Monitor) sweepOrphans(ctx context.Context, now time.Time) {
 				continue
 			}
 			req := workset.TransitionRequest{ID: w.ID, To: workset.StateRetrying, ExpectedState: w.State,
-				Reason: fmt.Sprintf("orphaned: no live lease and no write since %s; handed back by %s", workset.FormatTime(w.UpdatedAt), m.opts.Owner),
+				Reason: fmt.Sprintf("orphaned: no live lease and no write since %s; handed back by %s", storekit.FormatTime(w.UpdatedAt), m.opts.Owner),
 				Retry:  &workset.RetryInfo{Count: w.RetryCount, After: now}}
 			if w.State == workset.StateLocked { // the graph hands a claim back to ready
 				req.To, req.Retry = workset.StateReady, nil
 			}
-			if m.store.Capabilities().Versioning {
+			if m.store.Capabilities().Kept.Versions {
 				req.ExpectedVersion = w.Version
 			}
 			if _, err := m.store.Transition(ctx, req); err != nil {
@@ -381,7 +383,7 @@ func (m *Monitor) sweepOrphans(ctx context.Context, now time.Time) {
 // failed notes a failure of id and returns how many came before it; it keeps
 // nothing when the store keeps retry counts itself.
 func (m *Monitor) failed(id string) int {
-	if m.store.Capabilities().Retries {
+	if m.store.Capabilities().Kept.Retries {
 		return 0
 	}
 	m.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // SNSClient is the subset of *sns.Client the publisher calls.
@@ -70,7 +71,7 @@ func (p *SNS) Publish(ctx context.Context, e observe.Event) error {
 		return nil
 	}
 	body, err := json.Marshal(Message{WorksetID: e.WorksetID, From: e.From, To: e.To, Reason: e.Reason,
-		Category: string(e.Category), Owner: e.Owner, At: workset.FormatTime(e.At)})
+		Category: string(e.Category), Owner: e.Owner, At: storekit.FormatTime(e.At)})
 	if err != nil {
 		return err
 	}

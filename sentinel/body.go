@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // maxBody bounds how much of a sentinel body is read.
@@ -115,7 +116,7 @@ func ParseBody(data []byte) Body {
 	}
 	text := string(data)
 	ts, msg, hasTab := strings.Cut(text, "\t")
-	if t, err := workset.ParseTime(ts); err == nil {
+	if t, err := storekit.ParseTime(ts); err == nil {
 		b.At = t
 		if hasTab {
 			b.Reason = strings.TrimSpace(msg)

@@ -54,7 +54,7 @@ func TestCleanupNeverDeletesALeaseTakenAfterItsScan(t *testing.T) {
 					mu.Lock()
 					granted[id] = l
 					mu.Unlock()
-				} else if !errors.Is(err, workset.ErrNotFound) && !errors.Is(err, workset.ErrLockHeld) && !errors.Is(err, workset.ErrConflict) {
+				} else if !errors.Is(err, workset.ErrNotFound) && !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrConflict) {
 					t.Errorf("acquire %s: %v", id, err)
 				}
 			}

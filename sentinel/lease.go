@@ -3,18 +3,18 @@ package sentinel
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // AcquireLease implements workset.StateStore: the lock object is created with
 // If-None-Match: * (free), or replaced with If-Match on the ETag read (an
 // expired lease taken over, or the holder extending its own).
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
-	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
+	if err := storekit.ValidateLeaseRequest(id, owner, ttl); err != nil {
 		return nil, err
 	}
 	if err := s.requireAtomic(ctx); err != nil {
@@ -28,7 +28,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 		return nil, notFound(id)
 	}
 	now := s.now()
-	decision, err := workset.CheckAcquire(v.w, owner, now, s.opts.SkewMargin)
+	decision, err := storekit.CheckAcquire(v.w, owner, now, s.opts.SkewMargin)
 	if err != nil {
 		return nil, err
 	}
@@ -37,10 +37,10 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 		b.Locked = snap.lock.Locked || snap.lock.Owner == ""
 	}
 	switch decision {
-	case workset.AcquireExtend:
+	case storekit.AcquireExtend:
 		b.Token, b.AcquiredAt = v.w.Lease.Token, v.w.Lease.AcquiredAt
 		fallthrough
-	case workset.AcquireTakeover:
+	case storekit.AcquireTakeover:
 		_, err = s.swap(ctx, id, workset.StateLocked, b, snap.sentinels[workset.StateLocked].ETag)
 	default:
 		data, nonce := b.encode()
@@ -71,7 +71,7 @@ func (s *Store) heldBy(ctx context.Context, id string, cause error) error {
 	if err == nil {
 		b := ParseBody(data)
 		if l := b.lease(id); l != nil {
-			return &workset.LockHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
+			return &workset.LeaseHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
 		}
 	}
 	return &workset.ConflictError{ID: id, Reason: "lock object changed concurrently", Err: cause}
@@ -84,14 +84,14 @@ func (s *Store) current(ctx context.Context, lease workset.Lease) (Body, string,
 		if _, gerr := s.Get(ctx, lease.WorksetID); errors.Is(gerr, workset.ErrNotFound) {
 			return Body{}, "", gerr
 		}
-		return Body{}, "", fmt.Errorf("%w: workset %s: no lease is held", workset.ErrLeaseLost, lease.WorksetID)
+		return Body{}, "", &workset.Error{ID: lease.WorksetID, Kind: workset.ErrLeaseLost, Detail: "no lease is held"}
 	}
 	if err != nil {
 		return Body{}, "", err
 	}
 	b := ParseBody(data)
 	w := &workset.Workset{ID: lease.WorksetID, Lease: b.lease(lease.WorksetID)}
-	if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+	if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 		return Body{}, "", err
 	}
 	return b, etag, nil
@@ -99,7 +99,7 @@ func (s *Store) current(ctx context.Context, lease workset.Lease) (Body, string,
 
 // RenewLease implements workset.StateStore (1 Get, 1 Replace).
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
+	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
 		return nil, err
 	}
 	if err := s.requireAtomic(ctx); err != nil {
@@ -121,7 +121,7 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 // object keeping the token, 1 conditional Delete; a lock object that also marks
 // the locked state is rewritten without the lease, keeping the token).
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
+	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
 		return err
 	}
 	if err := s.requireAtomic(ctx); err != nil {

@@ -185,7 +185,7 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = st.AcquireLease(ctx, "ws-2", "host-1", time.Minute)
-	var held *workset.LockHeldError
+	var held *workset.LeaseHeldError
 	if !errors.As(err, &held) || held.Owner != sentinel.LegacyOwner {
 		t.Errorf("acquire over a live legacy lock: %v", err)
 	}
@@ -228,7 +228,7 @@ func TestLeaseRaceS3(t *testing.T) {
 					mu.Lock()
 					winners++
 					mu.Unlock()
-				} else if !errors.Is(err, workset.ErrLockHeld) && !errors.Is(err, workset.ErrConflict) {
+				} else if !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrConflict) {
 					t.Errorf("round %d: %v", round, err)
 				}
 			}()
@@ -288,12 +288,15 @@ func TestProbeRefusesLeasesWithoutConditionalWrites(t *testing.T) {
 	if w, err := st.Get(ctx, "w"); err != nil || w.State != workset.StateReady {
 		t.Errorf("refused writes changed the workset: %v, %v", w, err)
 	}
-	if st.Capabilities().AtomicLeases {
-		t.Error("Capabilities claims atomic leases after a failed probe")
+	if _, err := sentinel.Open(ctx, ignoringBucket{dir}); !errors.Is(err, workset.ErrUnsupported) {
+		t.Errorf("Open on a non-conditional endpoint: %v, want ErrUnsupported", err)
 	}
-	racy, err := sentinel.New(ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyWrites = true })
+	racy, err := sentinel.Open(ctx, ignoringBucket{dir}, func(o *sentinel.Options) { o.AllowRacyWrites = true })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if racy.Capabilities().Guarantees.AtomicLeases {
+		t.Error("Capabilities claims atomic leases after a failed probe")
 	}
 	if _, err := racy.AcquireLease(ctx, "w", "me", time.Minute); err != nil {
 		t.Fatalf("AllowRacyWrites: %v", err)
@@ -352,9 +355,9 @@ func TestLeftoverLegacyLockDoesNotBlock(t *testing.T) {
 		t.Errorf("requeue past a leftover legacy lock: %v", err)
 	}
 	_, err = st.Transition(ctx, workset.TransitionRequest{ID: "live", To: workset.StateReady})
-	var held *workset.LockHeldError
+	var held *workset.LeaseHeldError
 	if !errors.As(err, &held) {
-		t.Errorf("requeue under a legacy lock newer than the error: %v, want ErrLockHeld", err)
+		t.Errorf("requeue under a legacy lock newer than the error: %v, want ErrLeaseHeld", err)
 	}
 }
 
@@ -445,7 +448,7 @@ func TestEndpointIgnoringConditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Atomic() || st.Capabilities().AtomicLeases {
+	if r.Atomic() {
 		t.Fatalf("probe on s3rver: %+v, want not atomic", r)
 	}
 	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "w"}); !errors.Is(err, workset.ErrUnsupported) {

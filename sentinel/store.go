@@ -86,6 +86,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // DefaultRoot is the default prefix holding the worksets.
@@ -135,6 +136,8 @@ type Store struct {
 
 	probeMu sync.Mutex
 	probe   *ProbeResult
+	// atomic is Capabilities().Guarantees.AtomicLeases, fixed at construction.
+	atomic bool
 }
 
 var (
@@ -144,8 +147,10 @@ var (
 	_ workset.Scanner    = (*Store)(nil)
 )
 
-// New returns a store over bucket. It makes no request; leases probe the
-// endpoint on first use (or call Probe).
+// New returns a store over bucket. It makes no request: the first write probes
+// the endpoint (see Probe) and, unless Options.AllowRacyWrites is set, every
+// write is refused on an endpoint without conditional writes, so the store's
+// writes are atomic or not made at all. Open probes at once instead.
 func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
 		LegacyLockTTL: time.Hour, ReadConcurrency: 16, ClaimTimeout: 30 * time.Second}
@@ -176,7 +181,28 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{bucket: bucket, opts: o}, nil
+	return &Store{bucket: bucket, opts: o, atomic: !o.AllowRacyWrites}, nil
+}
+
+// Open is New followed by Probe, so that an endpoint's lack of conditional
+// writes is known before the store is used: without Options.AllowRacyWrites
+// such an endpoint is refused here with ErrUnsupported; with it, the store is
+// returned and its Capabilities say whether the probe found writes atomic.
+func Open(ctx context.Context, bucket Bucket, optFns ...func(*Options)) (*Store, error) {
+	s, err := New(bucket, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.Probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.AllowRacyWrites {
+		s.atomic = r.Atomic()
+	} else if err := s.requireAtomic(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Bucket returns the store's bucket.
@@ -185,16 +211,17 @@ func (s *Store) Bucket() Bucket { return s.bucket }
 // Options returns a copy of the store's options.
 func (s *Store) Options() Options { return s.opts }
 
-// Capabilities reports what sentinels can hold. AtomicLeases is true once
-// Probe has shown the endpoint honours conditional writes.
+// Capabilities reports what sentinels can hold: the state, retry records and
+// leases, nothing else. AtomicLeases holds unless Options.AllowRacyWrites is
+// set (every write is then atomic or refused); with it, only a store from Open
+// whose probe found conditional writes reports it. The value never changes
+// after construction.
 func (s *Store) Capabilities() workset.Capabilities {
-	s.probeMu.Lock()
-	atomic := s.probe != nil && s.probe.Atomic()
-	s.probeMu.Unlock()
-	return workset.Capabilities{AtomicLeases: atomic, Durable: true, Retries: true}
+	return workset.Capabilities{Kept: workset.Kept{Retries: true},
+		Guarantees: workset.Guarantees{AtomicLeases: s.atomic, Durable: true}}
 }
 
-func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+func (s *Store) now() time.Time { return storekit.TruncateTime(s.opts.Clock.Now()) }
 
 // Prefix returns the prefix of a workset's folder.
 func (s *Store) Prefix(id string) string { return s.opts.Root + id + "/" }
@@ -203,7 +230,7 @@ func (s *Store) key(id string, st workset.State) string {
 	return s.Prefix(id) + s.opts.Naming.Names[st]
 }
 
-func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
 
 // snapshot is what one workset's folder holds.
 type snapshot struct {
@@ -474,7 +501,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 		return nil, err
 	}
 	if v.exists {
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrAlreadyExists}
 	}
 	body, nonce := Body{State: string(workset.StateReady), At: s.now(), Reason: req.Reason}.encode()
 	key := s.key(req.ID, workset.StateReady)
@@ -483,7 +510,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	case err == nil, errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce):
 		return s.confirm(ctx, req.ID)
 	case errors.Is(err, ErrPreconditionFailed):
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrAlreadyExists}
 	default:
 		return nil, err
 	}

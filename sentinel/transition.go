@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Transition implements workset.StateStore; see the package doc for the order
@@ -17,7 +18,7 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 		return nil, err
 	}
 	if req.ExpectedVersion != 0 {
-		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions (ExpectedVersion %d)", workset.ErrUnsupported, req.ID, req.ExpectedVersion)
+		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrUnsupported, Detail: fmt.Sprintf("the sentinel store keeps no versions (ExpectedVersion %d)", req.ExpectedVersion)}
 	}
 	if err := s.requireAtomic(ctx); err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func (s *Store) transitionOnce(ctx context.Context, req workset.TransitionReques
 	// A retry of the transition that made the workset what it is reports
 	// success. A forced one is checked first (it would apply again); others
 	// only when refused, so they cost no extra read.
-	err = workset.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin)
+	err = storekit.CheckTransition(v.w, req, s.now(), s.opts.SkewMargin)
 	if (err != nil || req.Force) && req.IdempotencyKey != "" && v.top != "" && s.wroteOp(ctx, snap.sentinels[v.top], req.IdempotencyKey) {
 		return s.confirm(ctx, req.ID)
 	}
@@ -154,7 +155,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory),
 		FailedStep: req.FailedStep, Op: req.IdempotencyKey}
 	if req.Retry != nil {
-		target.RetryCount, target.RetryAfter = req.Retry.Count, workset.TruncateTime(req.Retry.After)
+		target.RetryCount, target.RetryAfter = req.Retry.Count, storekit.TruncateTime(req.Retry.After)
 	} else if slices.Contains(recordStates, req.To) && snap.record != nil {
 		// A move without a retry record keeps the count so far (error after retrying, say).
 		target.RetryCount = snap.record.RetryCount
@@ -234,7 +235,7 @@ func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj
 	}
 	b := ParseBody(data)
 	if !b.Legacy && b.Next != "" && (key == "" || b.Op != key) && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
-		return "", &workset.ConflictError{ID: id, Reason: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, workset.FormatTime(b.At))}
+		return "", &workset.ConflictError{ID: id, Reason: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, storekit.FormatTime(b.At))}
 	}
 	return etag, nil
 }
@@ -268,7 +269,7 @@ func (s *Store) swap(ctx context.Context, id string, st workset.State, b Body, e
 func (s *Store) refusal(err error, id string, kind error, reason string) error {
 	if errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound) {
 		if kind == workset.ErrLeaseLost {
-			return fmt.Errorf("%w: workset %s: %s: %w", workset.ErrLeaseLost, id, reason, err)
+			return &workset.Error{ID: id, Kind: workset.ErrLeaseLost, Detail: reason, Err: err}
 		}
 		return &workset.ConflictError{ID: id, Reason: reason, Err: err}
 	}
@@ -279,11 +280,11 @@ func (s *Store) refusal(err error, id string, kind error, reason string) error {
 // w.State (writing nothing when they already do). Only the state is stored.
 // ExpectedVersion is not supported.
 func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
-	if err := workset.ValidateImport(req); err != nil {
+	if err := storekit.ValidateImport(req); err != nil {
 		return nil, err
 	}
 	if req.ExpectedVersion != 0 {
-		return nil, fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, req.Workset.ID)
+		return nil, &workset.Error{ID: req.Workset.ID, Kind: workset.ErrUnsupported, Detail: "the sentinel store keeps no versions"}
 	}
 	if err := s.requireAtomic(ctx); err != nil {
 		return nil, err
@@ -295,11 +296,11 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	}
 	switch {
 	case req.IfAbsent && v.exists:
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+		return nil, &workset.Error{ID: w.ID, Kind: workset.ErrAlreadyExists}
 	case !req.IfAbsent && !v.exists:
 		return nil, notFound(w.ID)
 	case !req.IfAbsent && req.ExpectedState != "" && v.w.State != req.ExpectedState:
-		return nil, workset.CheckImportReplace(v.w, req)
+		return nil, storekit.CheckImportReplace(v.w, req)
 	case v.exists && v.w.State == w.State && len(v.counts) == 1:
 		return v.w, nil // already says exactly this
 	case !v.exists:
@@ -307,7 +308,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 		key := s.key(w.ID, w.State)
 		if _, err := s.bucket.Create(ctx, key, body); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
 			if errors.Is(err, ErrPreconditionFailed) {
-				return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+				return nil, &workset.Error{ID: w.ID, Kind: workset.ErrAlreadyExists}
 			}
 			return nil, err
 		}
@@ -331,7 +332,7 @@ const CleanupOwner = "worksetstate-cleanup"
 // and nothing else; data files stay. ExpectedVersion is not supported.
 //
 // It never removes what changed after it decided: a workset under a live lease
-// is refused with ErrLockHeld; otherwise Delete first takes the lock object
+// is refused with ErrLeaseHeld; otherwise Delete first takes the lock object
 // itself (create-if-absent, or compare-and-swap over an expired lease), so no
 // lease can be acquired while it works, then deletes each state sentinel with
 // If-Match on the ETag it listed, then its own lock object. A sentinel that
@@ -342,7 +343,7 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 		return err
 	}
 	if expectedVersion != 0 {
-		return fmt.Errorf("%w: workset %s: the sentinel store keeps no versions", workset.ErrUnsupported, id)
+		return &workset.Error{ID: id, Kind: workset.ErrUnsupported, Detail: "the sentinel store keeps no versions"}
 	}
 	if err := s.requireAtomic(ctx); err != nil {
 		return err
@@ -356,7 +357,7 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 	}
 	now := s.now()
 	if l := v.w.Lease; l != nil && !l.Expired(now, s.opts.SkewMargin) {
-		return &workset.LockHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
+		return &workset.LeaseHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
 	}
 	// 1. Hold the lock object, so no lease can be taken from here on.
 	hold := Body{At: now, Owner: CleanupOwner, AcquiredAt: now, ExpiresAt: now.Add(s.opts.ClaimTimeout), Token: max(now.UnixMicro(), v.w.FencingToken+1)}

@@ -21,8 +21,8 @@
 // # Errors
 //
 // Every error matches one of ErrNotFound, ErrAlreadyExists, ErrConflict,
-// ErrInvalidTransition, ErrLockHeld, ErrLeaseLost, ErrInvalidInput or
-// ErrUnsupported with errors.Is. TransitionError, LockHeldError and ConflictError
+// ErrInvalidTransition, ErrLeaseHeld, ErrLeaseLost, ErrInvalidInput or
+// ErrUnsupported with errors.Is. TransitionError, LeaseHeldError and ConflictError
 // carry the details.
 //
 // # Optional abilities

@@ -3,11 +3,20 @@ package workset
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // Sentinel errors. Every error a store returns matches one of them with errors.Is,
-// and keeps the underlying cause (an SDK error, say) reachable with errors.As.
+// and keeps the underlying cause (an SDK error, a context error) reachable with
+// errors.Is and errors.As.
+//
+// Every error about one workset reads "workset <ID>: <kind>: <detail>", where
+// kind is the sentinel's text without its package ("not found", "lease
+// held", ...); an error about
+// no one workset (a bad option, a malformed cursor) reads "workset: <kind>:
+// <detail>". Error, TransitionError, LeaseHeldError, ConflictError and
+// MalformedError all follow that format.
 var (
 	// ErrNotFound: the workset does not exist.
 	ErrNotFound = errors.New("workset: not found")
@@ -17,8 +26,11 @@ var (
 	ErrConflict = errors.New("workset: conflict")
 	// ErrInvalidTransition: the transition graph does not allow the move.
 	ErrInvalidTransition = errors.New("workset: invalid transition")
-	// ErrLockHeld: another owner holds a live lease on the workset.
-	ErrLockHeld = errors.New("workset: lock held")
+	// ErrNotLeasable: a lease was asked for on a workset in a state that cannot
+	// be leased (see IsLeasable) and that holds no expired lease to take over.
+	ErrNotLeasable = errors.New("workset: not leasable")
+	// ErrLeaseHeld: another owner holds a live lease on the workset.
+	ErrLeaseHeld = errors.New("workset: lease held")
 	// ErrLeaseLost: the lease used for a fenced call is no longer the current one
 	// (it was released, or taken over after it expired).
 	ErrLeaseLost = errors.New("workset: lease lost")
@@ -32,6 +44,51 @@ var (
 	ErrMalformed = errors.New("workset: malformed stored record")
 )
 
+// Error is an error about a workset (or, with ID empty, about no one workset)
+// that carries no more structure than its kind: "workset <ID>: <kind>:
+// <detail>: <cause>". It matches Kind and Err.
+type Error struct {
+	ID     string // the workset; empty when the error is about none
+	Kind   error  // one of the sentinel errors
+	Detail string // what happened, for people; may be empty
+	Err    error  // the underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(prefix(e.ID, e.Kind))
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns Kind and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// prefix is "workset <id>: <kind>" (or "workset: <kind>" without an ID).
+func prefix(id string, kind error) string {
+	k := "error"
+	if kind != nil {
+		k = kind.Error()
+		if _, rest, ok := strings.Cut(k, ": "); ok { // "workset: not found", "dualwrite: mirror write failed"
+			k = rest
+		}
+	}
+	if id == "" {
+		return "workset: " + k
+	}
+	return "workset " + id + ": " + k
+}
+
 // MalformedError names the stored record and attribute that cannot be read. It
 // matches ErrMalformed (and only that: the detail is text, so a malformed
 // stored timestamp is not mistaken for the caller's invalid input).
@@ -42,7 +99,7 @@ type MalformedError struct {
 }
 
 func (e *MalformedError) Error() string {
-	return fmt.Sprintf("workset %s: stored attribute %s cannot be read: %s", e.ID, e.Attribute, e.Detail)
+	return fmt.Sprintf("%s: attribute %s: %s", prefix(e.ID, ErrMalformed), e.Attribute, e.Detail)
 }
 
 // Unwrap returns ErrMalformed.
@@ -57,30 +114,30 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("workset %s: invalid transition %s -> %s (allowed from %s: %s)",
-		e.ID, e.From, e.To, e.From, joinStrings(transitions[e.From]))
+	return fmt.Sprintf("%s: %s -> %s (allowed from %s: %s)",
+		prefix(e.ID, ErrInvalidTransition), e.From, e.To, e.From, joinStrings(transitions[e.From]))
 }
 
 // Unwrap returns ErrInvalidTransition.
 func (e *TransitionError) Unwrap() error { return ErrInvalidTransition }
 
-// LockHeldError reports who holds the lease that refused a call, and until when.
-// It matches ErrLockHeld.
-type LockHeldError struct {
+// LeaseHeldError reports who holds the lease that refused a call, and until when.
+// It matches ErrLeaseHeld.
+type LeaseHeldError struct {
 	ID        string
 	Owner     string
 	ExpiresAt time.Time // zero when the holder's expiry is unknown
 }
 
-func (e *LockHeldError) Error() string {
+func (e *LeaseHeldError) Error() string {
 	if e.ExpiresAt.IsZero() {
-		return fmt.Sprintf("workset %s: lock held by %q", e.ID, e.Owner)
+		return fmt.Sprintf("%s: by %q", prefix(e.ID, ErrLeaseHeld), e.Owner)
 	}
-	return fmt.Sprintf("workset %s: lock held by %q until %s", e.ID, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s: by %q until %s", prefix(e.ID, ErrLeaseHeld), e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
-// Unwrap returns ErrLockHeld.
-func (e *LockHeldError) Unwrap() error { return ErrLockHeld }
+// Unwrap returns ErrLeaseHeld.
+func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 
 // ConflictError reports an expectation that did not hold. It matches ErrConflict,
 // and its Err (if any) is the underlying cause.
@@ -91,7 +148,7 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("workset %s: conflict: %s", e.ID, e.Reason)
+	return prefix(e.ID, ErrConflict) + ": " + e.Reason
 }
 
 // Unwrap returns ErrConflict and the cause.
@@ -102,7 +159,7 @@ func (e *ConflictError) Unwrap() []error {
 	return []error{ErrConflict, e.Err}
 }
 
-// invalid builds an ErrInvalidInput with a message.
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidInput}, args...)...)
+// invalid builds an ErrInvalidInput about workset id ("" for none).
+func invalid(id, format string, args ...any) error {
+	return &Error{ID: id, Kind: ErrInvalidInput, Detail: fmt.Sprintf(format, args...)}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 func FuzzParseStateAndPriority(f *testing.F) {
@@ -36,7 +37,7 @@ func FuzzParseTime(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ts, err := workset.ParseTime(s)
+		ts, err := storekit.ParseTime(s)
 		if err != nil {
 			if !errors.Is(err, workset.ErrInvalidInput) {
 				t.Fatalf("ParseTime(%q): %v", s, err)
@@ -49,8 +50,8 @@ func FuzzParseTime(f *testing.F) {
 		if ts.Year() < 0 || ts.Year() > 9999 {
 			return // outside what the fixed-width format can hold
 		}
-		back, err := workset.ParseTime(workset.FormatTime(ts))
-		if err != nil || !back.Equal(workset.TruncateTime(ts)) {
+		back, err := storekit.ParseTime(storekit.FormatTime(ts))
+		if err != nil || !back.Equal(storekit.TruncateTime(ts)) {
 			t.Fatalf("FormatTime(ParseTime(%q)) does not round trip: %v %v", s, back, err)
 		}
 	})

@@ -19,31 +19,31 @@ const MaxIDLength = 255
 func ValidateID(id string) error {
 	switch {
 	case id == "":
-		return invalid("workset ID is empty")
+		return invalid("", "workset ID is empty")
 	case len(id) > MaxIDLength:
-		return invalid("workset ID is %d bytes long (max %d)", len(id), MaxIDLength)
+		return invalid("", "workset ID is %d bytes long (max %d)", len(id), MaxIDLength)
 	case id == "." || id == "..":
-		return invalid("workset ID %q is a path step", id)
+		return invalid("", "workset ID %q is a path step", id)
 	case !utf8.ValidString(id):
-		return invalid("workset ID %q is not valid UTF-8", id)
+		return invalid("", "workset ID %q is not valid UTF-8", id)
 	}
 	first, _ := utf8.DecodeRuneInString(id)
 	last, _ := utf8.DecodeLastRuneInString(id)
 	if unicode.IsSpace(first) || unicode.IsSpace(last) {
-		return invalid("workset ID %q starts or ends with whitespace", id)
+		return invalid("", "workset ID %q starts or ends with whitespace", id)
 	}
 	for _, r := range id {
 		switch {
 		case r == '/' || r == '\\':
-			return invalid("workset ID %q contains %q", id, r)
+			return invalid("", "workset ID %q contains %q", id, r)
 		case unicode.IsControl(r):
-			return invalid("workset ID %q contains control character %U", id, r)
+			return invalid("", "workset ID %q contains control character %U", id, r)
 		case unicode.In(r, unicode.Zl, unicode.Zp):
-			return invalid("workset ID %q contains line or paragraph separator %U", id, r)
+			return invalid("", "workset ID %q contains line or paragraph separator %U", id, r)
 		case unicode.IsSpace(r) && r != ' ':
-			return invalid("workset ID %q contains whitespace %U other than a plain space", id, r)
+			return invalid("", "workset ID %q contains whitespace %U other than a plain space", id, r)
 		case unicode.Is(unicode.Cf, r):
-			return invalid("workset ID %q contains invisible formatting character %U (zero-width or bidirectional control)", id, r)
+			return invalid("", "workset ID %q contains invisible formatting character %U (zero-width or bidirectional control)", id, r)
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package workset
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -44,5 +43,5 @@ func ParsePriority(s string) (Priority, error) {
 	if v.Valid() {
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: unknown priority %q (valid: %s)", ErrInvalidInput, s, joinStrings(allPriorities))
+	return "", invalid("", "unknown priority %q (valid: %s)", s, joinStrings(allPriorities))
 }

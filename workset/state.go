@@ -1,7 +1,6 @@
 package workset
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -63,7 +62,7 @@ func ParseState(s string) (State, error) {
 	if v.Valid() {
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: unknown state %q (valid: %s)", ErrInvalidInput, s, joinStrings(allStates))
+	return "", invalid("", "unknown state %q (valid: %s)", s, joinStrings(allStates))
 }
 
 // ReadState interprets a state read from storage: a known state, in any case,

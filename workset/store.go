@@ -24,8 +24,8 @@ type StateStore interface {
 	// atomic step. It fails, changing nothing, with ErrNotFound;
 	// ErrInvalidTransition (a *TransitionError) when the graph refuses and
 	// req.Force is not set; ErrConflict when ExpectedState or ExpectedVersion does
-	// not hold; ErrLeaseLost when req.Lease is not the current lease; ErrLockHeld
-	// (a *LockHeldError) when req.Lease is nil and another owner's lease is live.
+	// not hold; ErrLeaseLost when req.Lease is not the current lease; ErrLeaseHeld
+	// (a *LeaseHeldError) when req.Lease is nil and another owner's lease is live.
 	// A store that retries internally after an ambiguous failure never applies
 	// the transition twice and never reports failure for a write that applied.
 	Transition(ctx context.Context, req TransitionRequest) (*Workset, error)
@@ -41,9 +41,9 @@ type StateStore interface {
 	// and is in a leasable state (IsLeasable), or when its lease has expired
 	// (whatever the state: the takeover of a dead monitor's work). When owner
 	// already holds a live lease it is extended and returned with the same token
-	// (so a retried call is harmless). It fails with ErrNotFound; ErrLockHeld (a
-	// *LockHeldError naming the holder and expiry) when another owner's lease is
-	// live; ErrInvalidTransition when the state is not leasable; ErrInvalidInput
+	// (so a retried call is harmless). It fails with ErrNotFound; ErrLeaseHeld (a
+	// *LeaseHeldError naming the holder and expiry) when another owner's lease is
+	// live; ErrNotLeasable when the state is not leasable; ErrInvalidInput
 	// for an empty owner or a non-positive ttl.
 	AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*Lease, error)
 
@@ -61,28 +61,43 @@ type StateStore interface {
 	Capabilities() Capabilities
 }
 
-// Capabilities reports what a store can promise. Code that needs a feature
-// checks here instead of guessing from the store's type.
+// Capabilities says what a store keeps of a record and what it guarantees.
+// Code that needs a feature checks here instead of guessing from the store's
+// type. A store's Capabilities are fixed once it is constructed, with one
+// exception: a dualwrite.Writer's follow its phase (see dualwrite). The matrix
+// of every store in this module is in the module's root documentation.
 type Capabilities struct {
-	// AtomicLeases: two owners can never both hold a live lease.
-	AtomicLeases bool
+	Kept       Kept
+	Guarantees Guarantees
+}
+
+// Kept says which parts of a record a store keeps. A part that is not kept
+// reads back as its zero value (priority as normal, location as derived).
+type Kept struct {
 	// History: the audit trail is stored in full (up to a bound) with reasons.
 	History bool
 	// Priority: priorities are stored (otherwise every workset reads as normal).
 	Priority bool
 	// Metadata: Metadata, Metrics, ErrorDetails, ClusterName and Attributes round trip.
 	Metadata bool
-	// Versioning: versions are stored and ExpectedVersion is honoured.
-	Versioning bool
+	// Versions: versions are stored and ExpectedVersion is honoured.
+	Versions bool
 	// Timestamps: CreatedAt and UpdatedAt are stored exactly (to the microsecond).
 	Timestamps bool
 	// Location: Bucket and Prefix are stored as given (otherwise they are derived
 	// from where the store keeps the workset).
 	Location bool
+	// Retries: retry counts and times are stored (see the retry package).
+	Retries bool
+}
+
+// Guarantees says what holds under concurrency and failure.
+type Guarantees struct {
+	// AtomicLeases: two owners can never both hold a live lease, and every
+	// write is checked and applied as one atomic step.
+	AtomicLeases bool
 	// Durable: data survives the process.
 	Durable bool
-	// Retries: retry counts and times are stored (see RecordFailure).
-	Retries bool
 }
 
 // ImportRequest writes a complete record as it is (for migration and rollback).

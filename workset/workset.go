@@ -1,10 +1,12 @@
 package workset
 
 import (
-	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/daylily-informatics/worksetstate/internal/schema"
+	"github.com/daylily-informatics/worksetstate/internal/valuemodel"
 )
 
 // ErrorCategory classifies a failure (the deployed `error_category` values).
@@ -93,9 +95,9 @@ func (w *Workset) Clone() *Workset {
 		return nil
 	}
 	c := *w
-	c.Metadata = cloneMap(w.Metadata)
-	c.Metrics = cloneMap(w.Metrics)
-	c.Attributes = cloneMap(w.Attributes)
+	c.Metadata = valuemodel.CloneMap(w.Metadata)
+	c.Metrics = valuemodel.CloneMap(w.Metrics)
+	c.Attributes = valuemodel.CloneMap(w.Attributes)
 	c.History = slices.Clone(w.History)
 	if w.Lease != nil {
 		l := *w.Lease
@@ -103,37 +105,6 @@ func (w *Workset) Clone() *Workset {
 	}
 	return &c
 }
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = cloneValue(v)
-	}
-	return c
-}
-
-func cloneValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return cloneMap(t)
-	case []any:
-		c := make([]any, len(t))
-		for i, e := range t {
-			c[i] = cloneValue(e)
-		}
-		return c
-	case []byte:
-		return slices.Clone(t)
-	default:
-		return v
-	}
-}
-
-// CloneMap returns a deep copy of a JSON-like map (nil for nil).
-func CloneMap(m map[string]any) map[string]any { return cloneMap(m) }
 
 // Lease is a time-bounded, exclusive claim on a workset. Token is the fencing
 // token: it grows with every acquisition of the workset, and a write made under a
@@ -167,8 +138,8 @@ type RegisterRequest struct {
 	Reason string
 }
 
-// DefaultRegisterReason is the reason the deployed system gives the first history entry.
-const DefaultRegisterReason = "Initial registration"
+// defaultRegisterReason is the reason the deployed system gives the first history entry.
+const defaultRegisterReason = "Initial registration"
 
 // Normalize validates r and fills in defaults.
 func (r *RegisterRequest) Normalize() error {
@@ -179,14 +150,14 @@ func (r *RegisterRequest) Normalize() error {
 		r.Priority = PriorityNormal
 	}
 	if !r.Priority.Valid() {
-		return invalid("workset %s: unknown priority %q (valid: %s)", r.ID, r.Priority, joinStrings(allPriorities))
+		return invalid(r.ID, "unknown priority %q (valid: %s)", r.Priority, joinStrings(allPriorities))
 	}
 	if r.Reason == "" {
-		r.Reason = DefaultRegisterReason
+		r.Reason = defaultRegisterReason
 	}
 	for k := range r.Attributes {
-		if IsModeledAttribute(k) {
-			return invalid("workset %s: attribute %q is managed by the SDK and cannot be set as an extra attribute", r.ID, k)
+		if schema.IsModeled(k) {
+			return invalid(r.ID, "attribute %q is managed by the SDK and cannot be set as an extra attribute", k)
 		}
 	}
 	return normalizeFields(r.ID, map[string]*map[string]any{"metadata": &r.Metadata, "attributes": &r.Attributes})
@@ -205,7 +176,7 @@ type TransitionRequest struct {
 	ExpectedVersion int64
 	// Lease, when set, makes the write fenced: it applies only while this lease is
 	// the workset's current lease, and fails with ErrLeaseLost otherwise. Without a
-	// lease the write fails with ErrLockHeld while another owner's lease is live.
+	// lease the write fails with ErrLeaseHeld while another owner's lease is live.
 	Lease *Lease
 	// Force bypasses the transition graph and any live lease (for operators and
 	// migration). The history entry records it.
@@ -245,41 +216,24 @@ func (r *TransitionRequest) Normalize() error {
 		return err
 	}
 	if !r.To.Valid() {
-		return invalid("workset %s: unknown target state %q (valid: %s)", r.ID, r.To, joinStrings(allStates))
+		return invalid(r.ID, "unknown target state %q (valid: %s)", r.To, joinStrings(allStates))
 	}
 	if r.ExpectedState != "" && !r.ExpectedState.Valid() {
-		return invalid("workset %s: unknown expected state %q", r.ID, r.ExpectedState)
+		return invalid(r.ID, "unknown expected state %q", r.ExpectedState)
 	}
 	if r.ExpectedVersion < 0 {
-		return invalid("workset %s: negative expected version %d", r.ID, r.ExpectedVersion)
+		return invalid(r.ID, "negative expected version %d", r.ExpectedVersion)
 	}
 	if !r.ErrorCategory.Valid() {
-		return invalid("workset %s: unknown error category %q", r.ID, r.ErrorCategory)
+		return invalid(r.ID, "unknown error category %q", r.ErrorCategory)
 	}
 	if r.Retry != nil && r.Retry.Count < 0 {
-		return invalid("workset %s: negative retry count %d", r.ID, r.Retry.Count)
+		return invalid(r.ID, "negative retry count %d", r.Retry.Count)
 	}
 	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
-		return invalid("workset %s: lease is for workset %q owner %q", r.ID, r.Lease.WorksetID, r.Lease.Owner)
+		return invalid(r.ID, "lease is for workset %q owner %q", r.Lease.WorksetID, r.Lease.Owner)
 	}
 	return normalizeFields(r.ID, map[string]*map[string]any{"metrics": &r.Metrics})
-}
-
-// ValidateLeaseRequest checks the arguments of AcquireLease and RenewLease.
-func ValidateLeaseRequest(id, owner string, ttl time.Duration) error {
-	if err := ValidateID(id); err != nil {
-		return err
-	}
-	if owner == "" {
-		return invalid("workset %s: lease owner is empty", id)
-	}
-	if len(owner) > 1024 {
-		return invalid("workset %s: lease owner is %d bytes long (max 1024)", id, len(owner))
-	}
-	if ttl <= 0 {
-		return invalid("workset %s: lease duration %v is not positive", id, ttl)
-	}
-	return nil
 }
 
 // ListQuery selects worksets. Zero values mean "any".
@@ -300,17 +254,17 @@ type ListQuery struct {
 // Normalize validates q and fills in the default page size.
 func (q *ListQuery) Normalize() error {
 	if q.State != "" && !q.State.Valid() {
-		return invalid("unknown state %q in list query (valid: %s)", q.State, joinStrings(allStates))
+		return invalid("", "unknown state %q in list query (valid: %s)", q.State, joinStrings(allStates))
 	}
 	if q.Priority != "" && !q.Priority.Valid() {
-		return invalid("unknown priority %q in list query (valid: %s)", q.Priority, joinStrings(allPriorities))
+		return invalid("", "unknown priority %q in list query (valid: %s)", q.Priority, joinStrings(allPriorities))
 	}
 	if q.Customer != "" && strings.TrimSpace(q.Customer) != q.Customer {
-		return invalid("customer %q in list query has surrounding whitespace", q.Customer)
+		return invalid("", "customer %q in list query has surrounding whitespace", q.Customer)
 	}
 	switch {
 	case q.Limit < 0:
-		return invalid("negative list limit %d", q.Limit)
+		return invalid("", "negative list limit %d", q.Limit)
 	case q.Limit == 0:
 		q.Limit = DefaultPageSize
 	case q.Limit > MaxPageSize:
@@ -335,24 +289,13 @@ type Page struct {
 	Cursor    string
 }
 
-// AttrCustomerID is the deployed attribute naming the customer a workset
-// belongs to (kept in Workset.Attributes).
-const AttrCustomerID = "customer_id"
-
-// modeled are the attribute names this SDK reads and writes itself (the deployed
-// names plus the SDK's own), which Attributes may not carry.
-var modeled = map[string]bool{
-	"workset_id": true, "state": true, "priority": true, "bucket": true, "prefix": true,
-	"created_at": true, "updated_at": true, "state_history": true, "metadata": true,
-	"lock_owner": true, "lock_acquired_at": true, "lock_expires_at": true,
-	"error_details": true, "error_category": true, "cluster_name": true, "metrics": true,
-	"version": true, "lease_token": true, "lease_expires_ms": true, "lease_lock_expires_at": true, "last_op": true,
-	"retry_count": true, "retry_after": true, "failed_step": true, "max_retries": true,
+// normalizeFields normalises the value-model fields of one request in place.
+func normalizeFields(id string, fields map[string]*map[string]any) error {
+	if err := valuemodel.NormalizeFields(fields); err != nil {
+		return invalid(id, "%v", err)
+	}
+	return nil
 }
 
-// IsModeledAttribute reports whether name is an attribute the SDK manages itself
-// (and so cannot appear in Workset.Attributes).
-func IsModeledAttribute(name string) bool { return modeled[name] }
-
-// ModeledAttributes returns the sorted names of the attributes the SDK manages.
-func ModeledAttributes() []string { return slices.Sorted(maps.Keys(modeled)) }
+// Retryable reports whether failures of category c are retried.
+func (c ErrorCategory) Retryable() bool { return c == CategoryTransient || c == CategoryResource }

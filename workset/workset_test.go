@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 func TestParseState(t *testing.T) {
@@ -104,14 +105,14 @@ func TestTransitionGraph(t *testing.T) {
 			if !to.Valid() || from == to {
 				t.Errorf("bad edge %s -> %s", from, to)
 			}
-			if !slices.Contains(workset.AllowedFrom(to), from) {
+			if !slices.Contains(storekit.AllowedFrom(to), from) {
 				t.Errorf("AllowedFrom(%s) lacks %s", to, from)
 			}
 		}
 	}
 	// Every state but ready is reachable, and every state but deleted can move on.
 	for _, s := range workset.States() {
-		if s != workset.StateReady && len(workset.AllowedFrom(s)) == 0 {
+		if s != workset.StateReady && len(storekit.AllowedFrom(s)) == 0 {
 			t.Errorf("%s is unreachable", s)
 		}
 		if s != workset.StateDeleted && len(workset.NextStates(s)) == 0 {
@@ -155,20 +156,20 @@ func TestParseTime(t *testing.T) {
 		{"2024-01-15T10:00:00", want},
 		{"2024-01-15T10:00:00.25", want.Add(250 * time.Millisecond)},
 	} {
-		got, err := workset.ParseTime(tc.in)
+		got, err := storekit.ParseTime(tc.in)
 		if err != nil || !got.Equal(tc.want) || got.Location() != time.UTC {
 			t.Errorf("ParseTime(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"", "yesterday", "2024-13-01T00:00:00Z", "1705312800"} {
-		if _, err := workset.ParseTime(bad); !errors.Is(err, workset.ErrInvalidInput) {
+		if _, err := storekit.ParseTime(bad); !errors.Is(err, workset.ErrInvalidInput) {
 			t.Errorf("ParseTime(%q) = %v, want ErrInvalidInput", bad, err)
 		}
 	}
-	if s := workset.FormatTime(want.Add(time.Microsecond)); s != "2024-01-15T10:00:00.000001Z" {
+	if s := storekit.FormatTime(want.Add(time.Microsecond)); s != "2024-01-15T10:00:00.000001Z" {
 		t.Errorf("FormatTime = %s", s)
 	}
-	if s := workset.FormatTime(want); len(s) != len(workset.TimeLayout) {
+	if s := storekit.FormatTime(want); len(s) != len(storekit.TimeLayout) {
 		t.Errorf("FormatTime(%v) = %s is not fixed width", want, s)
 	}
 }

@@ -14,8 +14,8 @@ func TestQuickstart(t *testing.T) {
 	for _, want := range []string{
 		"claimed ws-002 (urgent, fencing token 1) -> complete",
 		"claimed ws-001 (normal",
-		"invalid transition error -> complete",
-		`lock held by "monitor-b-202"`,
+		"invalid transition: error -> complete",
+		`lease held: by "monitor-b-202"`,
 		"took over with token 2 (was 1)",
 		"lease lost",
 		"ws-003   09:27  complete     finished by monitor-a",

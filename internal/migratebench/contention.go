@@ -70,7 +70,7 @@ func contention(ctx context.Context, srv *servers.Servers, n int, rtt time.Durat
 				}
 				w := free[rng.IntN(len(free))]
 				lease, err := st.AcquireLease(gctx, w.ID, owner, time.Minute)
-				if errors.Is(err, workset.ErrLockHeld) || errors.Is(err, workset.ErrInvalidTransition) {
+				if errors.Is(err, workset.ErrLeaseHeld) || errors.Is(err, workset.ErrNotLeasable) {
 					refused.Add(1)
 					continue
 				}

@@ -37,7 +37,7 @@ type lin struct {
 }
 
 type lout struct {
-	Err    string // "", held, lost, invalid, conflict
+	Err    string // "", held, lost, invalid, unleasable, conflict
 	State  workset.State
 	Holder string
 	Token  int64
@@ -47,12 +47,14 @@ func classify(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, workset.ErrLockHeld):
+	case errors.Is(err, workset.ErrLeaseHeld):
 		return "held"
 	case errors.Is(err, workset.ErrLeaseLost):
 		return "lost"
 	case errors.Is(err, workset.ErrInvalidTransition):
 		return "invalid"
+	case errors.Is(err, workset.ErrNotLeasable):
+		return "unleasable"
 	case errors.Is(err, workset.ErrConflict):
 		return "conflict"
 	}
@@ -91,7 +93,7 @@ var worksetModel = porcupine.Model{
 				return s.Holder == i.Owner && o.Token == s.Token, s
 			case "held":
 				return s.Holder != "" && s.Holder != i.Owner, s
-			case "invalid":
+			case "unleasable":
 				return s.Holder == "" && !workset.IsLeasable(s.State), s
 			}
 		case "renew":
@@ -378,10 +380,10 @@ func (r *racyStore) AcquireLease(ctx context.Context, id, owner string, ttl time
 		return nil, err
 	}
 	if w.Lease != nil && w.Lease.Owner != owner {
-		return nil, &workset.LockHeldError{ID: id, Owner: w.Lease.Owner}
+		return nil, &workset.LeaseHeldError{ID: id, Owner: w.Lease.Owner}
 	}
 	if w.Lease == nil && !workset.IsLeasable(w.State) {
-		return nil, fmt.Errorf("%w: not leasable", workset.ErrInvalidTransition)
+		return nil, &workset.Error{ID: id, Kind: workset.ErrNotLeasable}
 	}
 	time.Sleep(time.Duration(rand.IntN(500)) * time.Microsecond) // the gap
 	r.mu.Lock()
@@ -416,7 +418,7 @@ func (r *racyStore) Transition(ctx context.Context, req workset.TransitionReques
 			return nil, workset.ErrLeaseLost
 		}
 	} else if cur != nil {
-		return nil, &workset.LockHeldError{ID: req.ID, Owner: cur.Owner}
+		return nil, &workset.LeaseHeldError{ID: req.ID, Owner: cur.Owner}
 	}
 	req.Lease = nil
 	return r.Store.Transition(ctx, req)

@@ -115,7 +115,7 @@ func TestCallerRetriesWithIdempotencyKeys(t *testing.T) {
 				if w.State != workset.StateComplete {
 					t.Errorf("%s ended %s", id, w.State)
 				}
-				if s.Capabilities().History {
+				if s.Capabilities().Kept.History {
 					n := map[string]int{}
 					for _, h := range w.History {
 						n[h.Reason]++
@@ -132,7 +132,7 @@ func TestCallerRetriesWithIdempotencyKeys(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if s.Capabilities().History {
+			if s.Capabilities().Kept.History {
 				w, err := s.Get(ctx, "r-000")
 				if err != nil {
 					t.Fatal(err)

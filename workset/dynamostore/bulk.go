@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // GetMany implements workset.BatchGetter: one BatchGetItem per 100 IDs, with
@@ -64,11 +65,11 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.
 // of the record (so attributes the record does not name are kept), removes the
 // optional fields it leaves empty, and keeps the destination's lease.
 func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
-	if err := workset.ValidateImport(req); err != nil {
+	if err := storekit.ValidateImport(req); err != nil {
 		return nil, err
 	}
 	w := req.Workset.Clone()
-	workset.PrepareImport(w, req.Reason, s.now())
+	storekit.PrepareImport(w, req.Reason, s.now())
 	op := newOpID()
 	if req.IfAbsent {
 		return s.importNew(ctx, w, op)
@@ -78,8 +79,8 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 		Set(expression.Name(attrPriority), expression.Value(string(w.Priority))).
 		Set(expression.Name(attrBucket), expression.Value(w.Bucket)).
 		Set(expression.Name(attrPrefix), expression.Value(w.Prefix)).
-		Set(expression.Name(attrCreatedAt), expression.Value(workset.FormatTime(w.CreatedAt))).
-		Set(expression.Name(attrUpdatedAt), expression.Value(workset.FormatTime(w.UpdatedAt))).
+		Set(expression.Name(attrCreatedAt), expression.Value(storekit.FormatTime(w.CreatedAt))).
+		Set(expression.Name(attrUpdatedAt), expression.Value(storekit.FormatTime(w.UpdatedAt))).
 		Set(expression.Name(attrHistory), expression.Value(historyValue(w.History))).
 		Set(expression.Name(attrLastOp), expression.Value(op)).
 		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1)))
@@ -117,11 +118,11 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	case found && r.lastOp == op:
 		return cur, nil
 	case req.IfAbsent:
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+		return nil, &workset.Error{ID: w.ID, Kind: workset.ErrAlreadyExists}
 	case !found:
 		return nil, notFound(w.ID)
 	default:
-		if err := workset.CheckImportReplace(cur, req); err != nil {
+		if err := storekit.CheckImportReplace(cur, req); err != nil {
 			return nil, err
 		}
 		return nil, &workset.ConflictError{ID: w.ID, Reason: "record changed concurrently"}
@@ -158,7 +159,7 @@ func (s *Store) importNew(ctx context.Context, w *workset.Workset, op string) (*
 	case found && r.lastOp == op: // our own first attempt applied
 		return cur, nil
 	default:
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, w.ID)
+		return nil, &workset.Error{ID: w.ID, Kind: workset.ErrAlreadyExists}
 	}
 }
 

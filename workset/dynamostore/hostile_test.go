@@ -13,6 +13,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/monitor"
+	"github.com/daylily-informatics/worksetstate/retry"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
@@ -69,8 +70,8 @@ func TestUnknownStatesAreKept(t *testing.T) {
 		t.Fatalf("ready queue: %v, %+v", err, page)
 	}
 	// Never dispatched, moved only by force.
-	if _, err := st.AcquireLease(ctx, "canceled-1", "m", time.Minute); !errors.Is(err, workset.ErrInvalidTransition) {
-		t.Errorf("lease on a canceled workset: %v, want ErrInvalidTransition", err)
+	if _, err := st.AcquireLease(ctx, "canceled-1", "m", time.Minute); !errors.Is(err, workset.ErrNotLeasable) {
+		t.Errorf("lease on a canceled workset: %v, want ErrNotLeasable", err)
 	}
 	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "canceled-1", To: workset.StateReady}); !errors.Is(err, workset.ErrInvalidTransition) {
 		t.Errorf("unforced transition out of canceled: %v, want ErrInvalidTransition", err)
@@ -194,7 +195,7 @@ func TestHostileItems(t *testing.T) {
 			return err
 		}},
 		{"record-failure", func(id string) error {
-			_, err := workset.RecordFailure(ctx, st, workset.FailureRequest{ID: id, Category: workset.CategoryTransient, Step: "s", Details: "boom"}, clock.Now())
+			_, err := retry.Record(ctx, st, retry.Request{ID: id, Category: workset.CategoryTransient, Step: "s", Details: "boom"}, clock.Now())
 			return err
 		}},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Attribute names. The first group is the deployed schema; the second is what
@@ -121,7 +122,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 	if v, err := str(it, attrRetryAfter); err != nil {
 		fail(attrRetryAfter, err)
 	} else if v != "" {
-		if w.RetryAfter, err = workset.ParseTime(v); err != nil {
+		if w.RetryAfter, err = storekit.ParseTime(v); err != nil {
 			fail(attrRetryAfter, err)
 		}
 	}
@@ -152,7 +153,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 			}
 		}
 		if v != "" {
-			if *f.dst, err = workset.ParseTime(v); err != nil {
+			if *f.dst, err = storekit.ParseTime(v); err != nil {
 				fail(f.name, err)
 			}
 		}
@@ -186,7 +187,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 		if v, err := str(it, attrLockAcquiredAt); err != nil {
 			fail(attrLockAcquiredAt, err)
 		} else if v != "" {
-			if l.AcquiredAt, err = workset.ParseTime(v); err != nil {
+			if l.AcquiredAt, err = storekit.ParseTime(v); err != nil {
 				fail(attrLockAcquiredAt, err)
 			}
 		}
@@ -194,7 +195,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 			fail(attrLockExpiresAt, err)
 		} else if v != "" {
 			r.lockExpiresAt = &v
-			if l.ExpiresAt, err = workset.ParseTime(v); err != nil {
+			if l.ExpiresAt, err = storekit.ParseTime(v); err != nil {
 				// The deployed code counts an unparsable expiry as stale; so does
 				// this read (the lock is reported, and can be taken over).
 				l.ExpiresAt = time.Time{}
@@ -209,7 +210,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 		w.Lease = l
 	}
 	for k, v := range it {
-		if workset.IsModeledAttribute(k) {
+		if storekit.IsModeledAttribute(k) {
 			continue
 		}
 		var x any
@@ -262,7 +263,7 @@ func decodeHistory(v types.AttributeValue) ([]workset.HistoryEntry, error) {
 		}
 		h.State = workset.ReadState(s)
 		if ts, _ := str(m.Value, "timestamp"); ts != "" {
-			if h.Timestamp, err = workset.ParseTime(ts); err != nil {
+			if h.Timestamp, err = storekit.ParseTime(ts); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}
 		}
@@ -285,7 +286,7 @@ func historyValue(entries []workset.HistoryEntry) *types.AttributeValueMemberL {
 	for i, h := range entries {
 		m := item{
 			"state":     &types.AttributeValueMemberS{Value: string(h.State)},
-			"timestamp": &types.AttributeValueMemberS{Value: workset.FormatTime(h.Timestamp)},
+			"timestamp": &types.AttributeValueMemberS{Value: storekit.FormatTime(h.Timestamp)},
 			"reason":    &types.AttributeValueMemberS{Value: h.Reason},
 		}
 		if h.ErrorCategory != "" {
@@ -358,8 +359,8 @@ func encode(w *workset.Workset, op string) (item, error) {
 		attrPriority:  sv(string(w.Priority)),
 		attrBucket:    sv(w.Bucket),
 		attrPrefix:    sv(w.Prefix),
-		attrCreatedAt: sv(workset.FormatTime(w.CreatedAt)),
-		attrUpdatedAt: sv(workset.FormatTime(w.UpdatedAt)),
+		attrCreatedAt: sv(storekit.FormatTime(w.CreatedAt)),
+		attrUpdatedAt: sv(storekit.FormatTime(w.UpdatedAt)),
 		attrHistory:   historyValue(w.History),
 		attrVersion:   nv(w.Version),
 		attrLastOp:    sv(op),
@@ -379,7 +380,7 @@ func encodeOptional(it item, w *workset.Workset) error {
 		}
 	}
 	if !w.RetryAfter.IsZero() {
-		it[attrRetryAfter] = sv(workset.FormatTime(w.RetryAfter))
+		it[attrRetryAfter] = sv(storekit.FormatTime(w.RetryAfter))
 	}
 	for name, n := range map[string]int{attrRetryCount: w.RetryCount, attrMaxRetries: w.MaxRetries} {
 		if n > 0 {
@@ -390,7 +391,7 @@ func encodeOptional(it item, w *workset.Workset) error {
 		if m != nil {
 			v, err := marshal(m)
 			if err != nil {
-				return fmt.Errorf("%w: workset %s: %s: %v", workset.ErrInvalidInput, w.ID, name, err)
+				return &workset.Error{ID: w.ID, Kind: workset.ErrInvalidInput, Detail: fmt.Sprintf("%s: %v", name, err)}
 			}
 			it[name] = v
 		}
@@ -398,7 +399,7 @@ func encodeOptional(it item, w *workset.Workset) error {
 	for k, x := range w.Attributes {
 		v, err := marshal(x)
 		if err != nil {
-			return fmt.Errorf("%w: workset %s: attribute %s: %v", workset.ErrInvalidInput, w.ID, k, err)
+			return &workset.Error{ID: w.ID, Kind: workset.ErrInvalidInput, Detail: fmt.Sprintf("attribute %s: %v", k, err)}
 		}
 		it[k] = v
 	}

@@ -7,13 +7,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // setExpiry sets both spellings of the lease expiry, lock_expires_at for the
 // deployed readers and lease_expires_ms for this SDK's conditions, and the copy
 // of lock_expires_at that binds the two (see isOurs).
 func setExpiry(upd expression.UpdateBuilder, exp time.Time) expression.UpdateBuilder {
-	at := workset.FormatTime(exp)
+	at := storekit.FormatTime(exp)
 	return upd.
 		Set(expression.Name(attrLockExpiresAt), expression.Value(at)).
 		Set(expression.Name(attrLeaseLockCopy), expression.Value(at)).
@@ -40,7 +41,7 @@ func (s *Store) expiredOurs(now time.Time) expression.ConditionBuilder {
 // new token comes back in the same response. A lock another tool wrote is read
 // and judged by its timestamps, as that tool judges it.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
-	if err := workset.ValidateLeaseRequest(id, owner, ttl); err != nil {
+	if err := storekit.ValidateLeaseRequest(id, owner, ttl); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -48,7 +49,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	exp := now.Add(ttl)
 	fresh := stamp(setExpiry(expression.
 		Set(expression.Name(attrLockOwner), expression.Value(owner)).
-		Set(expression.Name(attrLockAcquiredAt), expression.Value(workset.FormatTime(now))).
+		Set(expression.Name(attrLockAcquiredAt), expression.Value(storekit.FormatTime(now))).
 		Set(expression.Name(attrLeaseToken), expression.Plus(expression.IfNotExists(expression.Name(attrLeaseToken), expression.Value(0)), expression.Value(1))),
 		exp), now, op)
 	extend := stamp(setExpiry(expression.UpdateBuilder{}, exp), now, op)
@@ -59,8 +60,8 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 		s.expiredOurs(now),
 	))
 	w, err := s.write(ctx, id, op, fresh, cond, func(cur *workset.Workset) (expression.UpdateBuilder, error) {
-		d, err := workset.CheckAcquire(cur, owner, now, s.opts.SkewMargin)
-		if d == workset.AcquireExtend && cur.Lease.Token != 0 {
+		d, err := storekit.CheckAcquire(cur, owner, now, s.opts.SkewMargin)
+		if d == storekit.AcquireExtend && cur.Lease.Token != 0 {
 			return extend, err
 		}
 		return fresh, err // a lock of another tool held by the same owner id gets a lease of ours
@@ -74,7 +75,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 
 // RenewLease implements workset.StateStore (one UpdateItem).
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
+	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -82,13 +83,13 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 	exp := now.Add(ttl)
 	var upd expression.UpdateBuilder
 	if lease.Token == 0 { // a lock of another tool: keep it in its own shape
-		upd = expression.Set(expression.Name(attrLockExpiresAt), expression.Value(workset.FormatTime(exp)))
+		upd = expression.Set(expression.Name(attrLockExpiresAt), expression.Value(storekit.FormatTime(exp)))
 	} else {
 		upd = setExpiry(upd, exp)
 	}
 	upd = stamp(upd, now, op)
 	w, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
-		return upd, workset.CheckLeaseCurrent(cur, lease)
+		return upd, storekit.CheckLeaseCurrent(cur, lease)
 	})
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 // ReleaseLease implements workset.StateStore (one UpdateItem). The fencing
 // counter stays, so the next lease gets a larger token.
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
-	if err := workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
+	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
 		return err
 	}
 	now := s.now()
@@ -111,7 +112,7 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 		Remove(expression.Name(attrLeaseLockCopy)).
 		Remove(expression.Name(attrLeaseExpiresMs)), now, op)
 	_, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
-		return upd, workset.CheckLeaseCurrent(cur, lease)
+		return upd, storekit.CheckLeaseCurrent(cur, lease)
 	})
 	if err == nil {
 		s.opts.Logger.DebugContext(ctx, "lease released", "workset", lease.WorksetID, "owner", lease.Owner)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // cursor is the position of a list: the priority rank being read (state
@@ -143,7 +144,7 @@ func (s *Store) scan(ctx context.Context, q workset.ListQuery, c cursor) (*works
 		filter = append(filter, expression.Name(attrPriority).Equal(expression.Value(string(q.Priority))))
 	}
 	if q.Customer != "" {
-		filter = append(filter, expression.Name(workset.AttrCustomerID).Equal(expression.Value(q.Customer)))
+		filter = append(filter, expression.Name(storekit.AttrCustomerID).Equal(expression.Value(q.Customer)))
 		if q.State != "" {
 			filter = append(filter, expression.Name(attrState).Equal(expression.Value(string(q.State))))
 		}
@@ -173,7 +174,7 @@ func (s *Store) listCustomer(ctx context.Context, q workset.ListQuery, c cursor)
 	if !s.hasCustomerIndex(ctx) {
 		return s.scan(ctx, q, c)
 	}
-	key := expression.Key(workset.AttrCustomerID).Equal(expression.Value(q.Customer))
+	key := expression.Key(storekit.AttrCustomerID).Equal(expression.Value(q.Customer))
 	if q.State != "" {
 		key = expression.KeyAnd(key, expression.Key(attrState).Equal(expression.Value(string(q.State))))
 	}

@@ -50,7 +50,7 @@ func (e *sideBySide) pyAcquire(m *deployed.Monitor, id string, force bool) {
 // wantHeldBy checks that err refuses a Go call because owner holds the lock.
 func (e *sideBySide) wantHeldBy(what string, err error, owner string) {
 	e.t.Helper()
-	var held *workset.LockHeldError
+	var held *workset.LeaseHeldError
 	if !errors.As(err, &held) || held.Owner != owner {
 		e.t.Fatalf("%s: %v; want the lock reported held by %q", what, err, owner)
 	}
@@ -329,7 +329,7 @@ func TestSideBySideClaimRace(t *testing.T) {
 			}
 			// A refused Go caller is told the real holder.
 			_, err = e.st.AcquireLease(ctx, id, "go-late", time.Minute)
-			var held *workset.LockHeldError
+			var held *workset.LeaseHeldError
 			if !errors.As(err, &held) || held.Owner != ws[0] {
 				refusedWrongHolder++
 				t.Errorf("round %d: %s late acquire: %v, want held by %s", round, id, err, ws[0])

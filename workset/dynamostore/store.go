@@ -44,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Client is the subset of *dynamodb.Client the store calls.
@@ -172,11 +173,14 @@ func (s *Store) Table() string { return s.table }
 
 // Capabilities: everything, durably.
 func (s *Store) Capabilities() workset.Capabilities {
-	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
-		Versioning: true, Timestamps: true, Location: true, Durable: true, Retries: true}
+	return workset.Capabilities{
+		Kept: workset.Kept{History: true, Priority: true, Metadata: true, Versions: true,
+			Timestamps: true, Location: true, Retries: true},
+		Guarantees: workset.Guarantees{AtomicLeases: true, Durable: true},
+	}
 }
 
-func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+func (s *Store) now() time.Time { return storekit.TruncateTime(s.opts.Clock.Now()) }
 
 func newOpID() string {
 	var b [12]byte
@@ -231,7 +235,7 @@ func (s *Store) read(ctx context.Context, id string) (*workset.Workset, raw, boo
 	return w, r, true, nil
 }
 
-func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
 
 // Get implements workset.StateStore.
 func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
@@ -253,7 +257,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
-	w := workset.NewWorkset(req, s.now())
+	w := storekit.NewWorkset(req, s.now())
 	op := newOpID()
 	it, err := encode(w, op)
 	if err != nil {
@@ -275,7 +279,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 		if ok && r.lastOp == op { // our own earlier attempt applied
 			return cur, nil
 		}
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrAlreadyExists}
 	}
 	if err != nil {
 		return nil, interpret("PutItem", req.ID, err)
@@ -382,7 +386,7 @@ var (
 func stamp(upd expression.UpdateBuilder, now time.Time, op string) expression.UpdateBuilder {
 	return upd.
 		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1))).
-		Set(expression.Name(attrUpdatedAt), expression.Value(workset.FormatTime(now))).
+		Set(expression.Name(attrUpdatedAt), expression.Value(storekit.FormatTime(now))).
 		Set(expression.Name(attrLastOp), expression.Value(op))
 }
 
@@ -458,7 +462,7 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	}
 	c := []expression.ConditionBuilder{}
 	if !req.Force {
-		from := workset.AllowedFrom(req.To)
+		from := storekit.AllowedFrom(req.To)
 		ops := make([]expression.OperandBuilder, len(from))
 		for i, st := range from {
 			ops[i] = expression.Value(string(st))
@@ -488,7 +492,7 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 		c = append(c, expression.Not(expression.Name(attrLastOp).Equal(expression.Value(op))))
 	}
 	w, err := s.write(ctx, req.ID, op, upd, and(exists(), c...), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
-		return upd, workset.CheckTransition(cur, req, now, s.opts.SkewMargin)
+		return upd, storekit.CheckTransition(cur, req, now, s.opts.SkewMargin)
 	})
 	if err != nil {
 		return nil, err
@@ -499,14 +503,14 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 }
 
 func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (expression.UpdateBuilder, error) {
-	entry := historyValue([]workset.HistoryEntry{workset.HistoryEntryFor(req, now)})
+	entry := historyValue([]workset.HistoryEntry{storekit.HistoryEntryFor(req, now)})
 	upd := stamp(expression.Set(expression.Name(attrState), expression.Value(string(req.To))), now, op).
 		Set(expression.Name(attrHistory), expression.ListAppend(
 			expression.IfNotExists(expression.Name(attrHistory), expression.Value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})),
 			expression.Value(entry)))
 	if req.Retry != nil {
 		upd = upd.Set(expression.Name(attrRetryCount), expression.Value(req.Retry.Count)).
-			Set(expression.Name(attrRetryAfter), expression.Value(workset.FormatTime(req.Retry.After)))
+			Set(expression.Name(attrRetryAfter), expression.Value(storekit.FormatTime(req.Retry.After)))
 	}
 	for name, v := range map[string]string{attrErrorDetails: req.ErrorDetails, attrErrorCategory: string(req.ErrorCategory),
 		attrClusterName: req.ClusterName, attrFailedStep: req.FailedStep} {
@@ -514,13 +518,13 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 			upd = upd.Set(expression.Name(name), expression.Value(v))
 		}
 	}
-	set, remove := workset.LifecycleUpdate(req, now)
+	set, remove := storekit.LifecycleUpdate(req, now)
 	for name, v := range set {
 		upd = upd.Set(expression.Name(name), expression.Value(v))
 	}
 	if req.To == workset.StateArchived {
 		// The state left: every SET reads the item as it was before the update.
-		upd = upd.Set(expression.Name(workset.AttrOriginalState), expression.Name(attrState))
+		upd = upd.Set(expression.Name(storekit.AttrOriginalState), expression.Name(attrState))
 	}
 	for _, name := range remove {
 		upd = upd.Remove(expression.Name(name))
@@ -528,7 +532,7 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 	if req.Metrics != nil {
 		m, err := marshal(req.Metrics)
 		if err != nil {
-			return upd, fmt.Errorf("%w: workset %s: metrics: %v", workset.ErrInvalidInput, req.ID, err)
+			return upd, &workset.Error{ID: req.ID, Kind: workset.ErrInvalidInput, Detail: fmt.Sprintf("metrics: %v", err)}
 		}
 		upd = upd.Set(expression.Name(attrMetrics), expression.Value(m))
 	}

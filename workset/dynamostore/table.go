@@ -9,8 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // CreateTable creates the table as the deployed system does (key workset_id,
@@ -42,11 +41,11 @@ func (s *Store) CreateTable(ctx context.Context, maxWait time.Duration) error {
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{gsi(StatePriorityIndex, attrPriority), gsi(CreatedAtIndex, attrCreatedAt)},
 	}
 	if s.opts.CustomerIndex {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(workset.AttrCustomerID), AttributeType: types.ScalarAttributeTypeS})
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(storekit.AttrCustomerID), AttributeType: types.ScalarAttributeTypeS})
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
 			IndexName: aws.String(CustomerStateIndex),
 			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(workset.AttrCustomerID), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(storekit.AttrCustomerID), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(attrState), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},

@@ -91,6 +91,6 @@ func ExampleStore_AcquireLease_takeover() {
 	_, err = store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateInProgress, Lease: old})
 	fmt.Println(nl.Token > old.Token, errors.Is(err, workset.ErrLeaseLost))
 	// Output:
-	// workset ws-1: lock held by "monitor-a" until 2026-01-01T00:00:30Z
+	// workset ws-1: lease held: by "monitor-a" until 2026-01-01T00:00:30Z
 	// true true
 }

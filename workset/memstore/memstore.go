@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // Options configure a Store.
@@ -73,13 +74,16 @@ func New(optFns ...func(*Options)) (*Store, error) {
 
 // Capabilities: memstore keeps everything, but only in memory.
 func (s *Store) Capabilities() workset.Capabilities {
-	return workset.Capabilities{AtomicLeases: true, History: true, Priority: true, Metadata: true,
-		Versioning: true, Timestamps: true, Location: true, Durable: false, Retries: true}
+	return workset.Capabilities{
+		Kept: workset.Kept{History: true, Priority: true, Metadata: true, Versions: true,
+			Timestamps: true, Location: true, Retries: true},
+		Guarantees: workset.Guarantees{AtomicLeases: true, Durable: false},
+	}
 }
 
-func (s *Store) now() time.Time { return workset.TruncateTime(s.opts.Clock.Now()) }
+func (s *Store) now() time.Time { return storekit.TruncateTime(s.opts.Clock.Now()) }
 
-func notFound(id string) error { return fmt.Errorf("%w: workset %s", workset.ErrNotFound, id) }
+func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
 
 // Register implements workset.StateStore.
 func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
@@ -92,9 +96,9 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.byID[req.ID]; ok {
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, req.ID)
+		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrAlreadyExists}
 	}
-	w := workset.NewWorkset(req, s.now())
+	w := storekit.NewWorkset(req, s.now())
 	s.insertLocked(w)
 	return w.Clone(), nil
 }
@@ -177,10 +181,10 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 			out = w.Clone() // a retry of the write that made the record what it is (checked first: a forced one would apply again)
 			return nil
 		}
-		if err := workset.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
+		if err := storekit.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
 			return err
 		}
-		workset.ApplyTransition(w, req, now)
+		storekit.ApplyTransition(w, req, now)
 		if s.lastKey == nil {
 			s.lastKey = make(map[string]string)
 		}
@@ -197,12 +201,12 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 // AcquireLease implements workset.StateStore.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
 	var out workset.Lease
-	err := s.update(ctx, id, workset.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
-		decision, err := workset.CheckAcquire(w, owner, now, s.opts.SkewMargin)
+	err := s.update(ctx, id, storekit.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
+		decision, err := storekit.CheckAcquire(w, owner, now, s.opts.SkewMargin)
 		if err != nil {
 			return err
 		}
-		if decision == workset.AcquireExtend {
+		if decision == storekit.AcquireExtend {
 			w.Lease.ExpiresAt = now.Add(ttl)
 		} else {
 			w.FencingToken++
@@ -221,8 +225,8 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 // RenewLease implements workset.StateStore.
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
 	var out workset.Lease
-	err := s.update(ctx, lease.WorksetID, workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
-		if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+	err := s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
+		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 			return err
 		}
 		w.Lease.ExpiresAt = now.Add(ttl)
@@ -238,8 +242,8 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 
 // ReleaseLease implements workset.StateStore.
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
-	return s.update(ctx, lease.WorksetID, workset.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second), func(w *workset.Workset, now time.Time) error {
-		if err := workset.CheckLeaseCurrent(w, lease); err != nil {
+	return s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second), func(w *workset.Workset, now time.Time) error {
+		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 			return err
 		}
 		w.Lease = nil
@@ -253,7 +257,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: import: %w", err)
 	}
-	if err := workset.ValidateImport(req); err != nil {
+	if err := storekit.ValidateImport(req); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -262,16 +266,16 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 	cur, exists := s.byID[in.ID]
 	switch {
 	case req.IfAbsent && exists:
-		return nil, fmt.Errorf("%w: workset %s", workset.ErrAlreadyExists, in.ID)
+		return nil, &workset.Error{ID: in.ID, Kind: workset.ErrAlreadyExists}
 	case !req.IfAbsent && !exists:
 		return nil, notFound(in.ID)
 	}
 	if exists && !req.IfAbsent {
-		if err := workset.CheckImportReplace(cur, req); err != nil {
+		if err := storekit.CheckImportReplace(cur, req); err != nil {
 			return nil, err
 		}
 	}
-	workset.PrepareImport(in, req.Reason, s.now())
+	storekit.PrepareImport(in, req.Reason, s.now())
 	in.Lease, in.FencingToken, in.Version = nil, 0, 1
 	delete(s.lastKey, in.ID)
 	if exists {
@@ -362,7 +366,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, e
 
 func matches(w *workset.Workset, q workset.ListQuery) bool {
 	return (q.State == "" || w.State == q.State) && (q.Priority == "" || w.Priority == q.Priority) &&
-		(q.Customer == "" || w.Attributes[workset.AttrCustomerID] == q.Customer)
+		(q.Customer == "" || w.Attributes[storekit.AttrCustomerID] == q.Customer)
 }
 
 func (s *Store) sortLocked() {

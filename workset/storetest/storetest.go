@@ -29,7 +29,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daylily-informatics/worksetstate/retry"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -161,17 +163,17 @@ func testRegister(e *env) {
 	if d := cmp.Diff(w, got); d != "" {
 		e.t.Errorf("Get differs from Register's result (-register +get):\n%s", d)
 	}
-	if e.caps.Location && (got.Bucket != "bkt" || got.Prefix != "worksets/ws-001/") {
+	if e.caps.Kept.Location && (got.Bucket != "bkt" || got.Prefix != "worksets/ws-001/") {
 		e.t.Errorf("location = %s/%s, want bkt/worksets/ws-001/", got.Bucket, got.Prefix)
 	}
-	if e.caps.Timestamps && (!got.CreatedAt.Equal(Start) || !got.UpdatedAt.Equal(Start)) {
+	if e.caps.Kept.Timestamps && (!got.CreatedAt.Equal(Start) || !got.UpdatedAt.Equal(Start)) {
 		e.t.Errorf("created/updated = %v/%v, want %v", got.CreatedAt, got.UpdatedAt, Start)
 	}
-	if e.caps.Versioning && got.Version != 1 {
+	if e.caps.Kept.Versions && got.Version != 1 {
 		e.t.Errorf("version = %d, want 1", got.Version)
 	}
-	if e.caps.History {
-		want := []workset.HistoryEntry{{State: workset.StateReady, Timestamp: Start, Reason: workset.DefaultRegisterReason}}
+	if e.caps.Kept.History {
+		want := []workset.HistoryEntry{{State: workset.StateReady, Timestamp: Start, Reason: storekit.DefaultRegisterReason}}
 		if d := cmp.Diff(want, got.History); d != "" {
 			e.t.Errorf("history (-want +got):\n%s", d)
 		}
@@ -248,21 +250,21 @@ func testTransitions(e *env) {
 	if w.State != workset.StateComplete {
 		e.t.Fatalf("forced state = %s", w.State)
 	}
-	if e.caps.Timestamps && !w.UpdatedAt.Equal(t3) {
+	if e.caps.Kept.Timestamps && !w.UpdatedAt.Equal(t3) {
 		e.t.Errorf("updated_at = %v, want %v", w.UpdatedAt, t3)
 	}
-	if e.caps.Versioning && w.Version != 4 {
+	if e.caps.Kept.Versions && w.Version != 4 {
 		e.t.Errorf("version after 3 transitions = %d, want 4", w.Version)
 	}
-	if e.caps.Metadata && (w.ErrorDetails != "exit 1" || w.ClusterName != "c1") {
+	if e.caps.Kept.Metadata && (w.ErrorDetails != "exit 1" || w.ClusterName != "c1") {
 		e.t.Errorf("error details/cluster = %q/%q, want exit 1/c1", w.ErrorDetails, w.ClusterName)
 	}
-	if !e.caps.History {
+	if !e.caps.Kept.History {
 		e.t.Log("store keeps no full history: history entries not checked")
 		return
 	}
 	want := []workset.HistoryEntry{
-		{State: workset.StateReady, Timestamp: Start, Reason: workset.DefaultRegisterReason},
+		{State: workset.StateReady, Timestamp: Start, Reason: storekit.DefaultRegisterReason},
 		{State: workset.StateInProgress, Timestamp: t1, Reason: "picked up"},
 		{State: workset.StateError, Timestamp: t2, Reason: "boom", ErrorCategory: workset.CategoryData},
 		{State: workset.StateComplete, Timestamp: t3, Reason: "operator", Forced: true},
@@ -279,7 +281,7 @@ func testTransitionConflicts(e *env) {
 	wantErr(e.t, err, workset.ErrConflict, "wrong expected state")
 	e.unchanged(before, "conflicting transition")
 	w := e.transition(workset.TransitionRequest{ID: "ws-c", To: workset.StateInProgress, ExpectedState: workset.StateReady})
-	if !e.caps.Versioning {
+	if !e.caps.Kept.Versions {
 		e.t.Log("store keeps no versions: ExpectedVersion not checked")
 		return
 	}
@@ -310,7 +312,7 @@ func testTransitionInvalidInput(e *env) {
 }
 
 func testMetadata(e *env) {
-	e.skipUnless(e.caps.Metadata, "metadata and extra attributes are not stored")
+	e.skipUnless(e.caps.Kept.Metadata, "metadata and extra attributes are not stored")
 	meta := map[string]any{"samples": float64(12), "name": "run 7", "nested": map[string]any{"ok": true, "list": []any{"a", float64(2)}}}
 	attrs := map[string]any{"customer_id": "cust-9", "sample_count": float64(2)}
 	w, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-m", Metadata: meta, Attributes: attrs})
@@ -348,7 +350,7 @@ func (e *env) seed(n int) map[string]*workset.Workset {
 	for i := range n {
 		id := fmt.Sprintf("ws-%04d", i)
 		p := prios[i%3]
-		if !e.caps.Priority {
+		if !e.caps.Kept.Priority {
 			p = workset.PriorityNormal
 		}
 		w := e.register(id, p)
@@ -395,7 +397,7 @@ func testListPaging(e *env) {
 		{State: workset.StateReady, Priority: workset.PriorityUrgent, Limit: 4},
 		{State: workset.StateComplete, Limit: 3},
 	} {
-		if q.Priority != "" && !e.caps.Priority {
+		if q.Priority != "" && !e.caps.Kept.Priority {
 			continue
 		}
 		got := e.collect(q)
@@ -442,7 +444,7 @@ func testListPaging(e *env) {
 }
 
 func testReadyQueue(e *env) {
-	e.skipUnless(e.caps.Priority, "priorities are not stored")
+	e.skipUnless(e.caps.Kept.Priority, "priorities are not stored")
 	want := e.seed(40)
 	got := e.collect(workset.ListQuery{State: workset.StateReady, Limit: 4})
 	last := 0
@@ -494,11 +496,11 @@ func testLeases(e *env) {
 	}
 	// Second owner refused, with details.
 	_, err = e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
-	var lh *workset.LockHeldError
+	var lh *workset.LeaseHeldError
 	if !errors.As(err, &lh) || lh.Owner != "host-a-1" || !lh.ExpiresAt.Equal(l1.ExpiresAt) {
-		e.t.Fatalf("second owner: got %v, want LockHeldError by host-a-1 until %v", err, l1.ExpiresAt)
+		e.t.Fatalf("second owner: got %v, want LeaseHeldError by host-a-1 until %v", err, l1.ExpiresAt)
 	}
-	wantErr(e.t, err, workset.ErrLockHeld, "second owner")
+	wantErr(e.t, err, workset.ErrLeaseHeld, "second owner")
 	// Same owner again: extended, same token.
 	e.clock.Advance(10 * time.Second)
 	again, err := e.s.AcquireLease(e.ctx, "ws-l", "host-a-1", time.Minute)
@@ -513,7 +515,7 @@ func testLeases(e *env) {
 	}
 	// An unfenced write by someone else is refused while the lease is live.
 	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-l", To: workset.StateInProgress})
-	wantErr(e.t, err, workset.ErrLockHeld, "unfenced transition under a live lease")
+	wantErr(e.t, err, workset.ErrLeaseHeld, "unfenced transition under a live lease")
 	// The holder's fenced write goes through.
 	e.transition(workset.TransitionRequest{ID: "ws-l", To: workset.StateInProgress, Lease: r})
 	// Release by a non-owner, or with a wrong token, is refused.
@@ -532,7 +534,7 @@ func testLeases(e *env) {
 	wantErr(e.t, err, workset.ErrLeaseLost, "renew after release")
 	// Not leasable in in_progress without an expired lease to take over.
 	_, err = e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
-	wantErr(e.t, err, workset.ErrInvalidTransition, "acquire in in_progress")
+	wantErr(e.t, err, workset.ErrNotLeasable, "acquire in in_progress")
 	// Back to ready: a new lease has a larger token.
 	e.transition(workset.TransitionRequest{ID: "ws-l", To: workset.StateRetrying})
 	l2, err := e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
@@ -551,7 +553,7 @@ func testLeaseExpiry(e *env) {
 	// Not yet expired (within the skew margin).
 	e.clock.Advance(30*time.Second + e.skew - time.Millisecond)
 	_, err = e.s.AcquireLease(e.ctx, "ws-x", "new", time.Minute)
-	wantErr(e.t, err, workset.ErrLockHeld, "takeover before expiry+skew")
+	wantErr(e.t, err, workset.ErrLeaseHeld, "takeover before expiry+skew")
 	// Expired: taken over at once, whatever the state.
 	e.clock.Advance(time.Millisecond)
 	nl, err := e.s.AcquireLease(e.ctx, "ws-x", "new", time.Minute)
@@ -602,11 +604,11 @@ func testLeaseInvalid(e *env) {
 	e.register("ws-done", "")
 	e.transition(workset.TransitionRequest{ID: "ws-done", To: workset.StateComplete, Force: true})
 	_, err = e.s.AcquireLease(e.ctx, "ws-done", "me", time.Minute)
-	wantErr(e.t, err, workset.ErrInvalidTransition, "acquire on complete")
+	wantErr(e.t, err, workset.ErrNotLeasable, "acquire on complete")
 }
 
 func testRaceLease(e *env) {
-	e.skipUnless(e.caps.AtomicLeases, "leases are not atomic on this store")
+	e.skipUnless(e.caps.Guarantees.AtomicLeases, "leases are not atomic on this store")
 	const n = 32
 	for round := range 3 {
 		id := fmt.Sprintf("ws-race-%d", round)
@@ -634,8 +636,8 @@ func testRaceLease(e *env) {
 			e.t.Fatalf("round %d: %d owners won the lease: %v", round, len(winners), winners)
 		}
 		for _, err := range errs {
-			if err != nil && !errors.Is(err, workset.ErrLockHeld) {
-				e.t.Errorf("round %d: loser got %v, want ErrLockHeld", round, err)
+			if err != nil && !errors.Is(err, workset.ErrLeaseHeld) {
+				e.t.Errorf("round %d: loser got %v, want ErrLeaseHeld", round, err)
 			}
 		}
 		if w := e.get(id); w.Lease == nil || w.Lease.Owner != winners[0] {
@@ -674,7 +676,7 @@ func testRaceTransition(e *env) {
 	if ok != 1 {
 		e.t.Fatalf("%d racers succeeded, want exactly 1", ok)
 	}
-	if w := e.get("ws-rt"); e.caps.History && len(w.History) != 2 {
+	if w := e.get("ws-rt"); e.caps.Kept.History && len(w.History) != 2 {
 		e.t.Errorf("history has %d entries, want 2", len(w.History))
 	}
 }
@@ -703,20 +705,20 @@ func testImport(e *env) {
 	if stored.State != workset.StateError {
 		e.t.Errorf("imported state %s", stored.State)
 	}
-	if e.caps.Priority && stored.Priority != workset.PriorityLow {
+	if e.caps.Kept.Priority && stored.Priority != workset.PriorityLow {
 		e.t.Errorf("imported priority %s", stored.Priority)
 	}
-	if e.caps.Timestamps && !stored.CreatedAt.Equal(created) {
+	if e.caps.Kept.Timestamps && !stored.CreatedAt.Equal(created) {
 		e.t.Errorf("imported created_at %v, want %v", stored.CreatedAt, created)
 	}
-	if e.caps.History {
+	if e.caps.Kept.History {
 		if d := cmp.Diff(in.History, stored.History); d != "" {
 			e.t.Errorf("imported history (-want +got):\n%s", d)
 		}
 	}
 	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in, IfAbsent: true})
 	wantErr(e.t, err, workset.ErrAlreadyExists, "second IfAbsent import")
-	if e.caps.Versioning {
+	if e.caps.Kept.Versions {
 		in2 := in.Clone()
 		in2.State = workset.StateReady
 		_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in2, ExpectedVersion: stored.Version + 5})
@@ -754,10 +756,10 @@ func testLifecycle(e *env) {
 	if got.State != workset.StateReady {
 		e.t.Fatalf("after Restore: %s, want ready", got.State)
 	}
-	if e.caps.Metadata {
+	if e.caps.Kept.Metadata {
 		a := got.Attributes
-		if a[workset.AttrRestoredBy] != "ops" || a[workset.AttrRestoredAt] == nil || a[workset.AttrOriginalState] != "failed" ||
-			a[workset.AttrArchivedAt] != nil || a[workset.AttrArchivedBy] != nil || a[workset.AttrArchiveReason] != nil {
+		if a[storekit.AttrRestoredBy] != "ops" || a[storekit.AttrRestoredAt] == nil || a[storekit.AttrOriginalState] != "failed" ||
+			a[storekit.AttrArchivedAt] != nil || a[storekit.AttrArchivedBy] != nil || a[storekit.AttrArchiveReason] != nil {
 			e.t.Errorf("bookkeeping after archive and restore: %v", a)
 		}
 	}
@@ -773,21 +775,21 @@ func testValueModel(e *env) {
 	in := map[string]any{"int": 7, "int64": int64(1) << 40, "uint8": uint8(3), "float": 2.5, "f32": float32(0.5),
 		"strs": []string{"a", "b"}, "smap": map[string]string{"k": "v"}, "nested": map[string]any{"list": []any{1, "x", nil, true}},
 		"null": nil}
-	want, err := workset.NormalizeValues("ws-vm", "metadata", in)
+	want, err := storekit.NormalizeValues("ws-vm", "metadata", in)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-vm", Metadata: in}); err != nil {
 		e.t.Fatal(err)
 	}
-	if e.caps.Metadata {
+	if e.caps.Kept.Metadata {
 		if d := cmp.Diff(want, e.get("ws-vm").Metadata); d != "" {
 			e.t.Errorf("metadata read back (-want +got):\n%s", d)
 		}
 	}
 	deep := map[string]any{}
 	cur := deep
-	for range workset.MaxValueDepth {
+	for range storekit.MaxValueDepth {
 		next := map[string]any{}
 		cur["d"] = next
 		cur = next
@@ -816,7 +818,7 @@ func testValueModel(e *env) {
 // A list by customer returns exactly that customer's worksets, every page
 // followed, with and without a state; stores without attributes refuse it.
 func testListByCustomer(e *env) {
-	if !e.caps.Metadata {
+	if !e.caps.Kept.Metadata {
 		_, err := e.s.List(e.ctx, workset.ListQuery{Customer: "c1"})
 		wantErr(e.t, err, workset.ErrUnsupported, "list by customer on a store without attributes")
 		return
@@ -824,7 +826,7 @@ func testListByCustomer(e *env) {
 	want := map[string]map[string]bool{}
 	for i := range 13 {
 		id, cust := fmt.Sprintf("ws-cu-%02d", i), fmt.Sprintf("c%d", i%3)
-		attrs := map[string]any{workset.AttrCustomerID: cust}
+		attrs := map[string]any{storekit.AttrCustomerID: cust}
 		if i == 12 {
 			attrs = nil // no customer at all
 		}
@@ -863,7 +865,7 @@ func testDelete(e *env) {
 	d, ok := e.s.(workset.Deleter)
 	e.skipUnless(ok, "store does not implement workset.Deleter")
 	w := e.register("ws-del", "")
-	if e.caps.Versioning {
+	if e.caps.Kept.Versions {
 		wantErr(e.t, d.Delete(e.ctx, "ws-del", w.Version+1), workset.ErrConflict, "delete at wrong version")
 	}
 	if err := d.Delete(e.ctx, "ws-del", 0); err != nil {
@@ -878,7 +880,7 @@ func testDelete(e *env) {
 }
 
 func testRecordFailure(e *env) {
-	e.skipUnless(e.caps.Retries, "retry counts are not stored")
+	e.skipUnless(e.caps.Kept.Retries, "retry counts are not stored")
 	e.register("ws-f", "")
 	e.register("ws-p", "")
 	l, err := e.s.AcquireLease(e.ctx, "ws-f", "m", time.Hour)
@@ -888,24 +890,24 @@ func testRecordFailure(e *env) {
 	var last time.Time
 	for i := 1; i <= 4; i++ {
 		e.transition(workset.TransitionRequest{ID: "ws-f", To: workset.StateInProgress, Lease: l})
-		w, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-f", Lease: l, Category: workset.CategoryTransient, Step: "align", Details: "exit 137"}, e.clock.Now())
+		w, err := retry.Record(e.ctx, e.s, retry.Request{ID: "ws-f", Lease: l, Category: workset.CategoryTransient, Step: "align", Details: "exit 137"}, e.clock.Now())
 		if err != nil {
 			e.t.Fatalf("failure %d: %v", i, err)
 		}
-		if i <= workset.DefaultMaxRetries {
+		if i <= retry.DefaultMaxRetries {
 			if w.State != workset.StateRetrying || w.RetryCount != i || !w.RetryAfter.After(last) || w.FailedStep != "align" || w.ErrorCategory != workset.CategoryTransient {
 				e.t.Fatalf("failure %d: %s count %d after %v step %q", i, w.State, w.RetryCount, w.RetryAfter, w.FailedStep)
 			}
 			last = w.RetryAfter
 			// Not due before its time; due after.
-			for w, err := range workset.DueRetries(e.ctx, e.s, e.clock.Now()) {
+			for w, err := range retry.Due(e.ctx, e.s, e.clock.Now()) {
 				if err != nil || w.ID == "ws-f" {
 					e.t.Fatalf("ws-f due before its retry time (%v)", err)
 				}
 			}
-			e.clock.Advance(workset.RetryDelay(i) + time.Second)
+			e.clock.Advance(retry.Delay(i) + time.Second)
 			due := 0
-			for w, err := range workset.DueRetries(e.ctx, e.s, e.clock.Now()) {
+			for w, err := range retry.Due(e.ctx, e.s, e.clock.Now()) {
 				if err != nil {
 					e.t.Fatal(err)
 				}
@@ -916,26 +918,26 @@ func testRecordFailure(e *env) {
 			if due != 1 {
 				e.t.Fatalf("ws-f not due after its retry time")
 			}
-		} else if w.State != workset.StateFailed || w.RetryCount != workset.DefaultMaxRetries {
+		} else if w.State != workset.StateFailed || w.RetryCount != retry.DefaultMaxRetries {
 			e.t.Fatalf("past the limit: %s count %d, want failed", w.State, w.RetryCount)
 		}
 	}
-	w, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now())
+	w, err := retry.Record(e.ctx, e.s, retry.Request{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now())
 	if err == nil {
 		e.t.Fatalf("ready -> failed should be refused by the graph, got %s", w.State)
 	}
 	e.transition(workset.TransitionRequest{ID: "ws-p", To: workset.StateInProgress})
-	if w, err = workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now()); err != nil || w.State != workset.StateFailed || w.RetryCount != 0 {
+	if w, err = retry.Record(e.ctx, e.s, retry.Request{ID: "ws-p", Category: workset.CategoryPermanent}, e.clock.Now()); err != nil || w.State != workset.StateFailed || w.RetryCount != 0 {
 		e.t.Fatalf("permanent failure: %+v, %v", w, err)
 	}
-	_, err = workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-p", Category: "cosmic"}, e.clock.Now())
+	_, err = retry.Record(e.ctx, e.s, retry.Request{ID: "ws-p", Category: "cosmic"}, e.clock.Now())
 	wantErr(e.t, err, workset.ErrInvalidInput, "unknown category")
 }
 
 // testRecordFailureRace: concurrent failures of one workset never lose an
 // increment.
 func testRecordFailureRace(e *env) {
-	e.skipUnless(e.caps.Retries && e.caps.Versioning, "retry counts are not stored")
+	e.skipUnless(e.caps.Kept.Retries && e.caps.Kept.Versions, "retry counts are not stored")
 	e.register("ws-fr", "")
 	e.transition(workset.TransitionRequest{ID: "ws-fr", To: workset.StateInProgress})
 	var wg sync.WaitGroup
@@ -944,7 +946,7 @@ func testRecordFailureRace(e *env) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := workset.RecordFailure(e.ctx, e.s, workset.FailureRequest{ID: "ws-fr", Category: workset.CategoryTransient}, e.clock.Now()); err == nil {
+			if _, err := retry.Record(e.ctx, e.s, retry.Request{ID: "ws-fr", Category: workset.CategoryTransient}, e.clock.Now()); err == nil {
 				ok.Add(1)
 			}
 		}()

@@ -1,7 +1,6 @@
-package workset
+package storekit
 
 import (
-	"fmt"
 	"strings"
 	"time"
 )
@@ -27,5 +26,5 @@ func ParseTime(s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w: unrecognised timestamp %q (want ISO-8601, e.g. 2024-01-15T10:00:00Z)", ErrInvalidInput, s)
+	return time.Time{}, invalid("", "unrecognised timestamp %q (want ISO-8601, e.g. 2024-01-15T10:00:00Z)", s)
 }

@@ -1,8 +1,11 @@
-package workset
+package storekit
 
 import (
 	"reflect"
 	"time"
+
+	"github.com/daylily-informatics/worksetstate/internal/valuemodel"
+	"github.com/daylily-informatics/worksetstate/workset"
 )
 
 // Projection is what of a workset a set of stores can all represent: fields a
@@ -10,8 +13,8 @@ import (
 // records compare equal when they agree on everything both can say. Leases are
 // not part of it: they are run-time claims, not state to migrate.
 type Projection struct {
-	State        State
-	Priority     Priority
+	State        workset.State
+	Priority     workset.Priority
 	Bucket       string
 	Prefix       string
 	CreatedAt    time.Time
@@ -24,13 +27,13 @@ type Projection struct {
 
 // Project returns the projection of w onto what every one of caps can hold.
 // Metadata keys in ignore are left out (for example a migration marker).
-func Project(w *Workset, ignore []string, caps ...Capabilities) Projection {
-	all := Capabilities{Priority: true, Location: true, Timestamps: true, Metadata: true}
+func Project(w *workset.Workset, ignore []string, caps ...workset.Capabilities) Projection {
+	all := workset.Kept{Priority: true, Location: true, Timestamps: true, Metadata: true}
 	for _, c := range caps {
-		all.Priority = all.Priority && c.Priority
-		all.Location = all.Location && c.Location
-		all.Timestamps = all.Timestamps && c.Timestamps
-		all.Metadata = all.Metadata && c.Metadata
+		all.Priority = all.Priority && c.Kept.Priority
+		all.Location = all.Location && c.Kept.Location
+		all.Timestamps = all.Timestamps && c.Kept.Timestamps
+		all.Metadata = all.Metadata && c.Kept.Metadata
 	}
 	p := Projection{State: w.State}
 	if all.Priority {
@@ -45,7 +48,7 @@ func Project(w *Workset, ignore []string, caps ...Capabilities) Projection {
 	if all.Metadata {
 		p.Metadata = w.Metadata
 		if len(ignore) > 0 && len(w.Metadata) > 0 {
-			p.Metadata = CloneMap(w.Metadata)
+			p.Metadata = valuemodel.CloneMap(w.Metadata)
 			for _, k := range ignore {
 				delete(p.Metadata, k)
 			}
@@ -90,15 +93,4 @@ func DiffFields(a, b Projection) []string {
 	return out
 }
 
-// numbersAsFloat puts a value into the value model's normal form (numbers as
-// float64), so that records written before the model was enforced, or by other
-// tools, compare by value on every path (verify, shadow reads).
-func numbersAsFloat(m map[string]any) any {
-	if m == nil {
-		return nil
-	}
-	if n, err := normalizeValue("", "", m, 1); err == nil {
-		return n
-	}
-	return m
-}
+func numbersAsFloat(m map[string]any) any { return valuemodel.Numbers(m) }
