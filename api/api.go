@@ -29,9 +29,9 @@ const ServiceName = "daylily-workset-api"
 // MaxBodyBytes bounds request bodies.
 const MaxBodyBytes = 1 << 20
 
-// DefaultLockTimeout is the lease duration of POST /worksets/{id}/lock (the
+// DefaultLeaseTTL is the lease duration of POST /worksets/{id}/lock (the
 // deployed default lock timeout).
-const DefaultLockTimeout = time.Hour
+const DefaultLeaseTTL = time.Hour
 
 // Options configure the handler.
 type Options struct {
@@ -46,8 +46,8 @@ type Options struct {
 	// CORSOrigins lists the browser origins allowed to call the API with
 	// credentials (exact matches; never a wildcard). Empty: no CORS headers.
 	CORSOrigins []string
-	// LockTimeout is the lease duration for lock requests (default 1h).
-	LockTimeout time.Duration
+	// LeaseTTL is the lease duration for lock requests (default 1h).
+	LeaseTTL time.Duration
 	// Clock (default workset.SystemClock); Logger (default discarded).
 	Clock  workset.Clock
 	Logger *slog.Logger
@@ -62,12 +62,12 @@ type Handler struct {
 
 // New returns the API handler over store.
 func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
-	o := Options{LockTimeout: DefaultLockTimeout, Clock: workset.SystemClock}
+	o := Options{LeaseTTL: DefaultLeaseTTL, Clock: workset.SystemClock}
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	if store == nil || o.Clock == nil || o.LockTimeout <= 0 {
-		return nil, fmt.Errorf("%w: api: a store, a clock and a positive LockTimeout are required", workset.ErrInvalidInput)
+	if store == nil || o.Clock == nil || o.LeaseTTL <= 0 {
+		return nil, fmt.Errorf("%w: api: a store, a clock and a positive LeaseTTL are required", workset.ErrInvalidInput)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -445,7 +445,7 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	l, err := h.store.AcquireLease(r.Context(), r.PathValue("id"), o, h.opts.LockTimeout)
+	l, err := h.store.AcquireLease(r.Context(), r.PathValue("id"), o, h.opts.LeaseTTL)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -454,3 +455,64 @@ func (w *Writer) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 	}
 	return nil
 }
+
+// Scan implements workset.Scanner: the authoritative store's Scan, or its pages.
+func (w *Writer) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
+	return workset.Scan(ctx, w.route().primary, q)
+}
+
+// GetMany implements workset.BatchGetter: the authoritative store's GetMany, or Get.
+func (w *Writer) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+	return workset.GetMany(ctx, w.route().primary, ids)
+}
+
+// Import implements workset.Importer: the authoritative store imports (or
+// reports ErrUnsupported), then the mirror imports the record as stored there,
+// without the expected version (versions are per store). A mirror failure is
+// a divergence, as for every other write.
+func (w *Writer) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	r := w.route()
+	out, err := workset.Import(ctx, r.primary, req)
+	if err != nil || r.mirror == nil {
+		return out, err
+	}
+	// The mirror is a copy: it gets the record as stored, created or replaced
+	// whatever it held before.
+	mreq := workset.ImportRequest{Workset: out.Clone(), IfAbsent: req.IfAbsent}
+	_, err = workset.Import(ctx, r.mirror, mreq)
+	switch {
+	case errors.Is(err, workset.ErrNotFound) && !mreq.IfAbsent,
+		errors.Is(err, workset.ErrAlreadyExists) && mreq.IfAbsent:
+		mreq.IfAbsent = !mreq.IfAbsent
+		_, err = workset.Import(ctx, r.mirror, mreq)
+	}
+	if err != nil {
+		if derr := w.diverged(ctx, r, out.ID, "import", err); derr != nil {
+			return nil, derr
+		}
+	}
+	return out, nil
+}
+
+// Delete implements workset.Deleter: the authoritative store deletes (or
+// reports ErrUnsupported), then the mirror, whatever its version; a record
+// already missing from the mirror is not a divergence.
+func (w *Writer) Delete(ctx context.Context, id string, expectedVersion int64) error {
+	r := w.route()
+	if err := workset.Delete(ctx, r.primary, id, expectedVersion); err != nil || r.mirror == nil {
+		return err
+	}
+	if err := workset.Delete(ctx, r.mirror, id, 0); err != nil && !errors.Is(err, workset.ErrNotFound) {
+		if derr := w.diverged(ctx, r, id, "delete", err); derr != nil {
+			return derr
+		}
+	}
+	return nil
+}
+
+var (
+	_ workset.Scanner     = (*Writer)(nil)
+	_ workset.BatchGetter = (*Writer)(nil)
+	_ workset.Importer    = (*Writer)(nil)
+	_ workset.Deleter     = (*Writer)(nil)
+)

@@ -87,8 +87,8 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Failures) > 0 || res.Outcomes[migrate.OutcomeConflict] != int64(len(monitored)) {
-				t.Fatalf("apply: %+v failures %v", res.Outcomes, res.Failures)
+			if len(res.Errors) > 0 || res.Outcomes[migrate.OutcomeConflict] != int64(len(monitored)) {
+				t.Fatalf("apply: %+v failures %v", res.Outcomes, res.Errors)
 			}
 			writes := counter.Counts()["UpdateItem"] + counter.Counts()["PutItem"]
 			created := res.Outcomes[migrate.OutcomeCreated]
@@ -147,8 +147,8 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			back := m.Reverse()
-			if res, err = back.Apply(ctx, nil); err != nil || res.Outcomes[migrate.OutcomeUpdated] != int64(moved) || len(res.Failures) > 0 {
-				t.Fatalf("rollback: %+v %v, %v", res.Outcomes, res.Failures, err)
+			if res, err = back.Apply(ctx, nil); err != nil || res.Outcomes[migrate.OutcomeUpdated] != int64(moved) || len(res.Errors) > 0 {
+				t.Fatalf("rollback: %+v %v, %v", res.Outcomes, res.Errors, err)
 			}
 			for _, w := range layout.Worksets[:200] {
 				if s, ok := want[w.ID]; ok {
@@ -159,8 +159,8 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			// Cleanup removes sentinel objects of verified worksets and nothing else.
-			if res, err = m.Cleanup(ctx, false, nil); err != nil || res.Outcomes[migrate.OutcomeDeleted] != int64(len(want)) || len(res.Failures) > 0 {
-				t.Fatalf("cleanup: %+v %v, %v", res.Outcomes, res.Failures, err)
+			if res, err = m.Cleanup(ctx, false, nil); err != nil || res.Outcomes[migrate.OutcomeDeleted] != int64(len(want)) || len(res.Errors) > 0 {
+				t.Fatalf("cleanup: %+v %v, %v", res.Outcomes, res.Errors, err)
 			}
 			in := sentinel.ListInput{Prefix: tc.root}
 			data := 0

@@ -105,8 +105,8 @@ type Progress struct {
 	ETA     time.Duration // 0 when Total is unknown
 }
 
-// Failure is one workset that could not be processed.
-type Failure struct {
+// ItemError is one workset that could not be processed.
+type ItemError struct {
 	WorksetID string `json:"workset_id"`
 	Err       string `json:"error"`
 }
@@ -116,7 +116,7 @@ type Result struct {
 	Seen     int64             `json:"seen"`
 	Kinds    map[Kind]int64    `json:"kinds"`
 	Outcomes map[Outcome]int64 `json:"outcomes,omitempty"`
-	Failures []Failure         `json:"failures,omitempty"`
+	Errors   []ItemError       `json:"failures,omitempty"`
 	Elapsed  time.Duration     `json:"elapsed_ns"`
 }
 
@@ -286,7 +286,7 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 		if apply {
 			res.Outcomes[d.outcome]++
 			if d.outcome == OutcomeFailed {
-				res.Failures = append(res.Failures, Failure{WorksetID: d.WorksetID, Err: d.err.Error()})
+				res.Errors = append(res.Errors, ItemError{WorksetID: d.WorksetID, Err: d.err.Error()})
 			}
 		}
 		report(false)
@@ -394,24 +394,9 @@ func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[
 	for i, w := range batch {
 		ids[i] = w.ID
 	}
-	if bg, ok := m.dst.(workset.BatchGetter); ok {
-		var out map[string]*workset.Workset
-		err := m.retry(ctx, func() (err error) { out, err = bg.GetMany(ctx, ids); return err })
-		return out, err
-	}
-	out := make(map[string]*workset.Workset, len(ids))
-	for _, id := range ids {
-		var w *workset.Workset
-		err := m.retry(ctx, func() (err error) { w, err = m.dst.Get(ctx, id); return err })
-		switch {
-		case errors.Is(err, workset.ErrNotFound):
-		case err != nil:
-			return nil, err
-		default:
-			out[id] = w
-		}
-	}
-	return out, nil
+	var out map[string]*workset.Workset
+	err := m.retry(ctx, func() (err error) { out, err = workset.GetMany(ctx, m.dst, ids); return err })
+	return out, err
 }
 
 // permanent are the errors a retry cannot fix.

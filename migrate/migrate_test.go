@@ -96,8 +96,8 @@ func TestPlanApplyVerifyRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcomes[migrate.OutcomeCreated] != 230 || res.Outcomes[migrate.OutcomeUpdated] != 10 || len(res.Failures) != 0 {
-		t.Fatalf("apply outcomes %+v, failures %v", res.Outcomes, res.Failures)
+	if res.Outcomes[migrate.OutcomeCreated] != 230 || res.Outcomes[migrate.OutcomeUpdated] != 10 || len(res.Errors) != 0 {
+		t.Fatalf("apply outcomes %+v, failures %v", res.Outcomes, res.Errors)
 	}
 	w, err := inner.Get(ctx, "ws-0100")
 	if err != nil {
@@ -206,8 +206,8 @@ func TestRetriesAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcomes[migrate.OutcomeCreated] != 5 || len(res.Failures) != 1 || res.Failures[0].WorksetID != "ws-0004" {
-		t.Fatalf("outcomes %+v failures %+v", res.Outcomes, res.Failures)
+	if res.Outcomes[migrate.OutcomeCreated] != 5 || len(res.Errors) != 1 || res.Errors[0].WorksetID != "ws-0004" {
+		t.Fatalf("outcomes %+v failures %+v", res.Outcomes, res.Errors)
 	}
 	if last.Done != 6 || last.Total != 6 {
 		t.Errorf("final progress %+v", last)

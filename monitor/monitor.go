@@ -52,25 +52,25 @@ var (
 	ErrStoreUnreachable = errors.New("monitor: store unreachable: the lease could not be renewed in time")
 )
 
-// Failure classifies a handler's error; a plain error counts as transient.
-type Failure struct {
+// HandlerError classifies a handler's error; a plain error counts as transient.
+type HandlerError struct {
 	Category workset.ErrorCategory
 	Step     string
 	Err      error
 }
 
-func (f *Failure) Error() string {
+func (f *HandlerError) Error() string {
 	if f.Step != "" {
 		return fmt.Sprintf("%s failure in %s: %v", f.Category, f.Step, f.Err)
 	}
 	return fmt.Sprintf("%s failure: %v", f.Category, f.Err)
 }
 
-func (f *Failure) Unwrap() error { return f.Err }
+func (f *HandlerError) Unwrap() error { return f.Err }
 
 // Fail wraps err as a failure of category in step.
 func Fail(category workset.ErrorCategory, step string, err error) error {
-	return &Failure{Category: category, Step: step, Err: err}
+	return &HandlerError{Category: category, Step: step, Err: err}
 }
 
 // Options configure a Monitor.
@@ -320,7 +320,7 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	case herr == nil:
 		_, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
 	default:
-		f := &Failure{Category: workset.CategoryTransient, Err: herr}
+		f := &HandlerError{Category: workset.CategoryTransient, Err: herr}
 		errors.As(herr, &f)
 		_, err = retry.Record(bg, m.store, retry.Request{ID: id, Lease: l, Category: f.Category, Step: f.Step,
 			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff, PriorFailures: m.failed(id)}, m.opts.Clock.Now())

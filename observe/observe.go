@@ -12,25 +12,27 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset"
 )
 
-// Kind is the kind of an Event.
-type Kind string
+// EventKind is the kind of an Event.
+type EventKind string
 
 // The kinds of events.
 const (
-	Registered    Kind = "registered"
-	Transitioned  Kind = "transitioned"
-	LeaseAcquired Kind = "lease_acquired"
-	LeaseRenewed  Kind = "lease_renewed"
-	LeaseLost     Kind = "lease_lost"
-	LeaseReleased Kind = "lease_released"
-	Failed        Kind = "failed" // a failure was recorded (see Event.Category)
-	Diverged      Kind = "diverged"
-	Mismatched    Kind = "mismatched"
+	Registered    EventKind = "registered"
+	Transitioned  EventKind = "transitioned"
+	LeaseAcquired EventKind = "lease_acquired"
+	LeaseRenewed  EventKind = "lease_renewed"
+	LeaseLost     EventKind = "lease_lost"
+	LeaseReleased EventKind = "lease_released"
+	Failed        EventKind = "failed" // a failure was recorded (see Event.Category)
+	Diverged      EventKind = "diverged"
+	Mismatched    EventKind = "mismatched"
+	Imported      EventKind = "imported" // a whole record was written (migration, rollback)
+	Deleted       EventKind = "deleted"  // a record was removed (cleanup)
 )
 
 // Event is one thing that happened.
 type Event struct {
-	Kind      Kind
+	Kind      EventKind
 	WorksetID string
 	From, To  workset.State
 	Owner     string

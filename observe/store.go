@@ -3,15 +3,17 @@ package observe
 import (
 	"context"
 	"errors"
+	"iter"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
 )
 
-// Store wraps a StateStore and reports every successful change to an
-// Observer. Reads pass through. Optional interfaces of the wrapped store are
-// not passed through: wrap the store you monitor, not the one you migrate.
-type Store struct {
+// Instrumented wraps a StateStore and reports every successful change to an
+// Observer. Reads pass through. It keeps the optional abilities of the wrapped
+// store (Scanner, BatchGetter, Importer, Deleter) as workset documents for
+// wrappers, and reports imports and deletes too.
+type Instrumented struct {
 	workset.StateStore
 	Observer Observer
 	// Clock stamps events (default workset.SystemClock).
@@ -19,9 +21,11 @@ type Store struct {
 }
 
 // Wrap returns s reporting to o.
-func Wrap(s workset.StateStore, o Observer) *Store { return &Store{StateStore: s, Observer: o} }
+func Wrap(s workset.StateStore, o Observer) *Instrumented {
+	return &Instrumented{StateStore: s, Observer: o}
+}
 
-func (s *Store) emit(ctx context.Context, e Event) {
+func (s *Instrumented) emit(ctx context.Context, e Event) {
 	c := s.Clock
 	if c == nil {
 		c = workset.SystemClock
@@ -31,7 +35,7 @@ func (s *Store) emit(ctx context.Context, e Event) {
 }
 
 // Register implements workset.StateStore.
-func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+func (s *Instrumented) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
 	w, err := s.StateStore.Register(ctx, req)
 	if err == nil {
 		s.emit(ctx, Event{Kind: Registered, WorksetID: w.ID, To: w.State, Reason: req.Reason})
@@ -41,7 +45,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*wor
 
 // Transition implements workset.StateStore. The From state is the one before
 // the write, as its history shows.
-func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+func (s *Instrumented) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
 	w, err := s.StateStore.Transition(ctx, req)
 	if err == nil {
 		e := Event{Kind: Transitioned, WorksetID: w.ID, To: w.State, Reason: req.Reason, Category: req.ErrorCategory}
@@ -60,7 +64,7 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 }
 
 // AcquireLease implements workset.StateStore.
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+func (s *Instrumented) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
 	l, err := s.StateStore.AcquireLease(ctx, id, owner, ttl)
 	if err == nil {
 		s.emit(ctx, Event{Kind: LeaseAcquired, WorksetID: id, Owner: owner})
@@ -69,7 +73,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 }
 
 // RenewLease implements workset.StateStore; a lost lease is reported too.
-func (s *Store) RenewLease(ctx context.Context, l workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+func (s *Instrumented) RenewLease(ctx context.Context, l workset.Lease, ttl time.Duration) (*workset.Lease, error) {
 	out, err := s.StateStore.RenewLease(ctx, l, ttl)
 	switch {
 	case err == nil:
@@ -81,7 +85,7 @@ func (s *Store) RenewLease(ctx context.Context, l workset.Lease, ttl time.Durati
 }
 
 // ReleaseLease implements workset.StateStore.
-func (s *Store) ReleaseLease(ctx context.Context, l workset.Lease) error {
+func (s *Instrumented) ReleaseLease(ctx context.Context, l workset.Lease) error {
 	err := s.StateStore.ReleaseLease(ctx, l)
 	if err == nil {
 		s.emit(ctx, Event{Kind: LeaseReleased, WorksetID: l.WorksetID, Owner: l.Owner})
@@ -91,6 +95,43 @@ func (s *Store) ReleaseLease(ctx context.Context, l workset.Lease) error {
 
 // CountByState passes the wrapped store's counting through (see Counter), so
 // a wrapped DynamoDB store still counts with COUNT queries.
-func (s *Store) CountByState(ctx context.Context) (map[workset.State]int64, error) {
+func (s *Instrumented) CountByState(ctx context.Context) (map[workset.State]int64, error) {
 	return CountByState(ctx, s.StateStore)
 }
+
+// Scan implements workset.Scanner with the wrapped store's Scan, or its pages.
+func (s *Instrumented) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
+	return workset.Scan(ctx, s.StateStore, q)
+}
+
+// GetMany implements workset.BatchGetter with the wrapped store's GetMany, or Get.
+func (s *Instrumented) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+	return workset.GetMany(ctx, s.StateStore, ids)
+}
+
+// Import implements workset.Importer with the wrapped store's (ErrUnsupported
+// without one) and reports the imported record.
+func (s *Instrumented) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	w, err := workset.Import(ctx, s.StateStore, req)
+	if err == nil {
+		s.emit(ctx, Event{Kind: Imported, WorksetID: w.ID, To: w.State, Reason: req.Reason})
+	}
+	return w, err
+}
+
+// Delete implements workset.Deleter with the wrapped store's (ErrUnsupported
+// without one) and reports the removal.
+func (s *Instrumented) Delete(ctx context.Context, id string, expectedVersion int64) error {
+	err := workset.Delete(ctx, s.StateStore, id, expectedVersion)
+	if err == nil {
+		s.emit(ctx, Event{Kind: Deleted, WorksetID: id})
+	}
+	return err
+}
+
+var (
+	_ workset.Scanner     = (*Instrumented)(nil)
+	_ workset.BatchGetter = (*Instrumented)(nil)
+	_ workset.Importer    = (*Instrumented)(nil)
+	_ workset.Deleter     = (*Instrumented)(nil)
+)

@@ -2,6 +2,8 @@ package workset
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -143,6 +145,14 @@ type Scanner interface {
 	Scan(ctx context.Context, q ListQuery) iter.Seq2[*Workset, error]
 }
 
+// Wrappers (observe.Instrumented, dualwrite.Writer, or one of your own) keep
+// the optional abilities of the store they wrap in one way: they implement
+// every optional interface by calling Scan, GetMany, Import and Delete below on
+// the wrapped store. Those use the store's own ability when it has one and
+// otherwise fall back (Scan to List pages, GetMany to Get) or report
+// ErrUnsupported (Import, Delete), so a wrapped store can be handed to the
+// Migrator, or wrapped again, without losing anything.
+
 // Scan visits every workset matching q: in one pass when s is a Scanner,
 // following List pages (of q.Limit, default the maximum) otherwise.
 func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {
@@ -153,6 +163,44 @@ func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, er
 		q.Limit = MaxPageSize
 	}
 	return All(ctx, s, q)
+}
+
+// GetMany reads many worksets: in batches when s is a BatchGetter, one Get
+// each otherwise. Missing IDs are absent from the result.
+func GetMany(ctx context.Context, s StateStore, ids []string) (map[string]*Workset, error) {
+	if bg, ok := s.(BatchGetter); ok {
+		return bg.GetMany(ctx, ids)
+	}
+	out := make(map[string]*Workset, len(ids))
+	for _, id := range ids {
+		w, err := s.Get(ctx, id)
+		switch {
+		case err == nil:
+			out[id] = w
+		case errors.Is(err, ErrNotFound):
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Import writes a complete record through s's Importer, or reports
+// ErrUnsupported when s has none.
+func Import(ctx context.Context, s StateStore, req ImportRequest) (*Workset, error) {
+	if im, ok := s.(Importer); ok {
+		return im.Import(ctx, req)
+	}
+	return nil, &Error{Kind: ErrUnsupported, Detail: fmt.Sprintf("%T cannot import records", s)}
+}
+
+// Delete removes a record through s's Deleter, or reports ErrUnsupported when
+// s has none.
+func Delete(ctx context.Context, s StateStore, id string, expectedVersion int64) error {
+	if d, ok := s.(Deleter); ok {
+		return d.Delete(ctx, id, expectedVersion)
+	}
+	return &Error{ID: id, Kind: ErrUnsupported, Detail: fmt.Sprintf("%T cannot delete records", s)}
 }
 
 // All returns every workset matching q, following cursors to the end. A record

@@ -402,7 +402,7 @@ func (p *printer) summary(cmd string, dryRun bool, r *migrate.Result, runErr err
 		}
 		fmt.Fprintln(p.w)
 	}
-	for _, f := range r.Failures {
+	for _, f := range r.Errors {
 		fmt.Fprintf(p.w, "FAILED workset %s: %s\n", f.WorksetID, f.Err)
 	}
 }

@@ -74,7 +74,7 @@ func migration(ctx context.Context, out io.Writer, dir string) error {
 	if res, err = m.Apply(ctx, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   created %d, failed %d\n", res.Outcomes[migrate.OutcomeCreated], len(res.Failures))
+	fmt.Fprintf(out, "   created %d, failed %d\n", res.Outcomes[migrate.OutcomeCreated], len(res.Errors))
 	if res, err = m.Apply(ctx, nil); err != nil {
 		return err
 	}

@@ -228,8 +228,8 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return fmt.Errorf("migrator: %w", err)
 	}
-	if len(res.Failures) > 0 {
-		return fmt.Errorf("migrator: %d failures, first %+v", len(res.Failures), res.Failures[0])
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("migrator: %d failures, first %+v", len(res.Errors), res.Errors[0])
 	}
 	rows = append(rows, contender{"(b) Migrator", int(res.Seen), wall, peak, b.counter.Counts()})
 	b.counter.Reset()

@@ -95,10 +95,10 @@ func TestMigrationConvergesUnderFaults(t *testing.T) {
 	runs := 0
 	for ; runs < 5; runs++ {
 		res, err := m.Apply(t.Context(), nil)
-		if err == nil && len(res.Failures) == 0 && res.Outcomes[migrate.OutcomeConflict] == 0 {
+		if err == nil && len(res.Errors) == 0 && res.Outcomes[migrate.OutcomeConflict] == 0 {
 			break
 		}
-		t.Logf("run %d: err=%v failures=%d outcomes=%v", runs+1, err, len(res.Failures), res.Outcomes)
+		t.Logf("run %d: err=%v failures=%d outcomes=%v", runs+1, err, len(res.Errors), res.Outcomes)
 	}
 	if runs == 5 {
 		t.Fatal("did not converge in 5 runs")
@@ -224,7 +224,7 @@ func TestDualWriterDivergencesRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := m.Apply(ctx, nil); err != nil || len(res.Failures) > 0 {
+	if res, err := m.Apply(ctx, nil); err != nil || len(res.Errors) > 0 {
 		t.Fatalf("repair: %+v, %v", res, err)
 	}
 	if res, err := m.Verify(ctx, nil); err != nil || res.Discrepancies() != 0 {

@@ -271,8 +271,8 @@ func TestHostileItems(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a migration out of a table with unreadable records failed: %v", err)
 	}
-	if res.Kinds[migrate.UnreadableInSource] == 0 || int64(len(res.Failures)) != res.Kinds[migrate.UnreadableInSource] {
-		t.Errorf("unreadable records not reported as failures: kinds %v, %d failures", res.Kinds, len(res.Failures))
+	if res.Kinds[migrate.UnreadableInSource] == 0 || int64(len(res.Errors)) != res.Kinds[migrate.UnreadableInSource] {
+		t.Errorf("unreadable records not reported as failures: kinds %v, %d failures", res.Kinds, len(res.Errors))
 	}
 	for _, id := range good {
 		if _, err := dst.Get(ctx, id); err != nil {

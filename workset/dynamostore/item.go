@@ -59,9 +59,9 @@ const (
 	attrLastOp         = "last_op"
 )
 
-// DefaultLockTimeout is the deployed system's lock timeout, used to judge a
+// deployedLockTimeout is the deployed system's lock timeout, used to judge a
 // lock that has lock_acquired_at but no lock_expires_at.
-const DefaultLockTimeout = time.Hour
+const deployedLockTimeout = time.Hour
 
 // raw keeps the stored strings a pinned retry conditions on.
 type raw struct {
@@ -202,7 +202,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 				fail(attrLockExpiresAt, err)
 			}
 		} else if !l.AcquiredAt.IsZero() {
-			l.ExpiresAt = l.AcquiredAt.Add(DefaultLockTimeout)
+			l.ExpiresAt = l.AcquiredAt.Add(deployedLockTimeout)
 		}
 		if !isOurs(it) {
 			l.Token = 0 // a lock written by another tool carries no fencing token
