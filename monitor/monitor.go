@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -103,6 +104,46 @@ type Options struct {
 	// Observer receives lease-lost and shutdown events (wrap the store with
 	// observe.Wrap to see every change).
 	Observer observe.Observer
+	// Order is the claim order within a priority (default Spread).
+	Order Order
+	// OnDone, when set, is called once for every workset this monitor claimed,
+	// after its outcome is recorded and its lease released (from the
+	// workset's own goroutine: keep it short, or hand off).
+	OnDone func(Outcome)
+}
+
+// Order is the order in which a monitor claims worksets of one priority.
+// Between priorities the order is always urgent, normal, low; ready worksets
+// come before retrying ones whose time has come.
+type Order int
+
+const (
+	// Spread claims in random order within a priority, so that monitors
+	// polling the same queue rarely race for the same workset first.
+	Spread Order = iota
+	// OldestFirst claims the oldest workset (by CreatedAt) first within a
+	// priority: first come, first served. Stores keep no creation order
+	// within a priority (DynamoDB's ready index sorts by priority only), so
+	// each poll reads a page of up to workset.MaxPageSize ready worksets and
+	// sorts it: exact for a queue of up to that many, and a poll reads that
+	// page whatever the number of free slots. Monitors polling at once also
+	// race for the same workset first, so more acquisitions are refused.
+	OldestFirst
+)
+
+// Outcome is what became of one claimed workset (see Options.OnDone).
+type Outcome struct {
+	WorksetID string
+	// State is the state recorded: complete, retrying or failed; retrying
+	// also when the monitor shut down mid-run. Empty when nothing could be
+	// recorded (the lease was lost, or the write failed: see Err).
+	State workset.State
+	// HandlerErr is what the handler returned (nil on success).
+	HandlerErr error
+	// Err is why nothing, or not the intended state, was recorded: the lease
+	// was lost (matches workset.ErrLeaseLost or ErrStoreUnreachable), or the
+	// write failed. Nil when State was recorded.
+	Err error
 }
 
 // Monitor claims and processes worksets.
@@ -170,13 +211,23 @@ func (m *Monitor) Owner() string { return m.opts.Owner }
 // handlers, puts their worksets back in the queue (retrying, due at once, count
 // unchanged), releases the leases and returns nil. It returns early only on an
 // error listing the queue that persists across polls for a minute.
-func (m *Monitor) Run(ctx context.Context) error {
+func (m *Monitor) Run(ctx context.Context) error { return m.run(ctx, false) }
+
+// RunUntilIdle is Run that also returns, with nil, once the queue is idle for
+// this monitor: no handler of its own is running and a full poll (the ready
+// queue and every page of retrying worksets) finds nothing it can claim.
+// Worksets other monitors hold, and retries not yet due, are left to later
+// runs. It suits batch jobs and tests that drain a queue.
+func (m *Monitor) RunUntilIdle(ctx context.Context) error { return m.run(ctx, true) }
+
+func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 	slots := make(chan struct{}, m.opts.Concurrency)
 	done := make(chan struct{}, m.opts.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var failingSince time.Time
 	for {
+		running := len(slots)
 		claimed, err := m.poll(ctx, slots, done, &wg)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -188,10 +239,18 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 		case err == nil:
 			failingSince = time.Time{}
+			if untilIdle && claimed == 0 && running == 0 && len(slots) == 0 && m.retryCursor == "" {
+				return nil
+			}
 		}
 		wait := m.opts.PollInterval
-		if claimed > 0 && len(slots) < cap(slots) {
+		switch {
+		case claimed > 0 && len(slots) < cap(slots):
 			wait = 0 // more may be waiting
+		case untilIdle && running > 0 && len(slots) == 0:
+			wait = 0 // the last handler just finished: check for idle now
+		case untilIdle && m.retryCursor != "":
+			wait = 0 // finish the pass over the retrying worksets
 		}
 		select {
 		case <-ctx.Done():
@@ -212,7 +271,11 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		return 0, nil
 	}
 	var candidates []*workset.Workset
-	page, err := m.store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 2 * free})
+	limit := 2 * free
+	if m.opts.Order == OldestFirst {
+		limit = workset.MaxPageSize // the store's order within a priority is its own: read the window, then sort
+	}
+	page, err := m.store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: limit})
 	if err != nil {
 		return 0, err
 	}
@@ -229,7 +292,11 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		}
 	}
 	m.sweepOrphans(ctx, now)
-	spread(candidates)
+	if m.opts.Order == OldestFirst {
+		oldestFirst(candidates)
+	} else {
+		spread(candidates)
+	}
 	claimed := 0
 	for _, w := range candidates {
 		if len(slots) == cap(slots) || ctx.Err() != nil {
@@ -278,10 +345,31 @@ func spread(ws []*workset.Workset) {
 	}
 }
 
+// oldestFirst sorts each run of equal priority and state by CreatedAt.
+func oldestFirst(ws []*workset.Workset) {
+	for start := 0; start < len(ws); {
+		end := start + 1
+		for end < len(ws) && ws[end].Priority == ws[start].Priority && ws[end].State == ws[start].State {
+			end++
+		}
+		slices.SortStableFunc(ws[start:end], func(a, b *workset.Workset) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		start = end
+	}
+}
+
 // process runs the handler for one claimed workset and records the outcome.
 // Writes after the handler use a context that survives shutdown, so leases are
 // released even when Run's context is done.
 func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Lease) {
+	out := m.work(runCtx, id, lease)
+	if m.opts.OnDone != nil {
+		m.opts.OnDone(out)
+	}
+}
+
+// work starts the workset, runs the handler, records the outcome and releases
+// the lease.
+func (m *Monitor) work(runCtx context.Context, id string, lease *workset.Lease) Outcome {
 	bg, cancelBG := context.WithTimeout(context.WithoutCancel(runCtx), time.Minute)
 	defer cancelBG()
 	log := m.opts.Logger.With("workset", id, "owner", m.opts.Owner)
@@ -289,7 +377,7 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	if err != nil {
 		log.WarnContext(bg, "monitor: starting the workset failed", "err", err)
 		_ = m.store.ReleaseLease(bg, *lease)
-		return
+		return Outcome{WorksetID: id, Err: err}
 	}
 	workCtx, cancel := context.WithCancelCause(runCtx)
 	defer cancel(nil)
@@ -308,21 +396,24 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	l := current
 	mu.Unlock()
 
+	out := Outcome{WorksetID: id, HandlerErr: herr}
+	var rec *workset.Workset
 	switch {
 	case errors.Is(cause, ErrLeaseTakenOver), errors.Is(cause, ErrStoreUnreachable):
 		m.opts.Observer.Observe(bg, observe.Event{Kind: observe.LeaseLost, WorksetID: id, Owner: m.opts.Owner, Err: cause, At: m.opts.Clock.Now()})
 		log.WarnContext(bg, "monitor: work stopped: the lease was lost", "cause", cause)
-		return // no longer ours to write
+		out.Err = cause
+		return out // no longer ours to write
 	case runCtx.Err() != nil:
 		// Shutting down: hand the workset back, due at once, count unchanged.
-		_, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateRetrying, Lease: l,
+		rec, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateRetrying, Lease: l,
 			Reason: "monitor " + m.opts.Owner + " shut down", Retry: &workset.RetryInfo{Count: w.RetryCount, After: m.opts.Clock.Now()}})
 	case herr == nil:
-		_, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
+		rec, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
 	default:
 		f := &HandlerError{Category: workset.CategoryTransient, Err: herr}
 		errors.As(herr, &f)
-		_, err = retry.Record(bg, m.store, retry.Request{ID: id, Lease: l, Category: f.Category, Step: f.Step,
+		rec, err = retry.Record(bg, m.store, retry.Request{ID: id, Lease: l, Category: f.Category, Step: f.Step,
 			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff, PriorFailures: m.failed(id)}, m.opts.Clock.Now())
 	}
 	if herr == nil || runCtx.Err() != nil {
@@ -330,10 +421,14 @@ func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Leas
 	}
 	if err != nil {
 		log.WarnContext(bg, "monitor: recording the outcome failed", "err", err)
+		out.Err = err
+	} else {
+		out.State = rec.State
 	}
 	if err := m.store.ReleaseLease(bg, *l); err != nil && !errors.Is(err, workset.ErrLeaseLost) {
 		log.WarnContext(bg, "monitor: releasing the lease failed", "err", err)
 	}
+	return out
 }
 
 // sweepOrphans hands back to the queue, one page per sweep, the active

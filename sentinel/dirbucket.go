@@ -73,6 +73,11 @@ func (b *DirBucket) lock(key string) *sync.Mutex {
 // replaced by another after the directory was read (a transition's new
 // sentinel is created before the old one is deleted).
 func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error) {
+	// A directory answers at once; a canceled call still fails as a
+	// request to S3 would.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		out, vanished, err := b.list(ctx, in)
 		if err != nil || !vanished || attempt >= 20 {
@@ -170,6 +175,11 @@ func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, 
 
 // Get implements Bucket.
 func (b *DirBucket) Get(ctx context.Context, key string) ([]byte, string, error) {
+	// A directory answers at once; a canceled call still fails as a
+	// request to S3 would.
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
 	p, err := b.path(key)
 	if err != nil {
 		return nil, "", err
@@ -207,6 +217,11 @@ func writeTemp(p string, body []byte) (string, error) {
 
 // Create implements Bucket: write a temporary file, then link it into place.
 func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string, error) {
+	// A directory answers at once; a canceled call still fails as a
+	// request to S3 would.
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	p, err := b.path(key)
 	if err != nil {
 		return "", err
@@ -227,6 +242,11 @@ func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string
 
 // Replace implements Bucket: compare the ETag, then rename a new file over it.
 func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatch string) (string, error) {
+	// A directory answers at once; a canceled call still fails as a
+	// request to S3 would.
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	p, err := b.path(key)
 	if err != nil {
 		return "", err
@@ -257,6 +277,11 @@ func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatc
 
 // Delete implements Bucket.
 func (b *DirBucket) Delete(ctx context.Context, key string, ifMatch string) error {
+	// A directory answers at once; a canceled call still fails as a
+	// request to S3 would.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p, err := b.path(key)
 	if err != nil {
 		return err

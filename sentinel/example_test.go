@@ -62,3 +62,41 @@ func Example() {
 	//   _READY
 	//   samples.tsv
 }
+
+// A site's own sentinel names: start from a preset and rename what differs.
+// Validate (New calls it) refuses a convention that names two states alike or
+// leaves one out of the precedence.
+func ExampleNaming() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sentinel-naming-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	naming := sentinel.DaylilyNaming()
+	naming.Names[workset.StateReady] = "GO"
+	naming.Names[workset.StateLocked] = "claimed.lock"
+	bucket, err := sentinel.NewDirBucket(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := sentinel.New(bucket, func(o *sentinel.Options) { o.Root, o.Naming = "runs/", naming })
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := store.Register(ctx, workset.RegisterRequest{ID: "ws-1"}); err != nil {
+		log.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "runs", "ws-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e.Name())
+	}
+	naming.Names[workset.StateError] = "GO"
+	fmt.Println(naming.Validate() != nil)
+	// Output:
+	// GO
+	// true
+}

@@ -13,7 +13,8 @@ import (
 // AcquireLease implements workset.StateStore: the lock object is created with
 // If-None-Match: * (free), or replaced with If-Match on the ETag read (an
 // expired lease taken over, or the holder extending its own).
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := storekit.ValidateLeaseRequest(id, owner, ttl); err != nil {
 		return nil, err
 	}
@@ -98,7 +99,8 @@ func (s *Store) current(ctx context.Context, lease workset.Lease) (Body, string,
 }
 
 // RenewLease implements workset.StateStore (1 Get, 1 Replace).
-func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
 		return nil, err
 	}
@@ -120,7 +122,8 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 // ReleaseLease implements workset.StateStore (1 Get, 1 Create of the fence
 // object keeping the token, 1 conditional Delete; a lock object that also marks
 // the locked state is rewritten without the lease, keeping the token).
-func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
 		return err
 	}

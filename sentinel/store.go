@@ -472,7 +472,8 @@ func (s *Store) readLock(ctx context.Context, snap *snapshot) error {
 }
 
 // Get implements workset.StateStore.
-func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+func (s *Store) Get(ctx context.Context, id string) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := workset.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -489,7 +490,8 @@ func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 // Register implements workset.StateStore: it creates the ready sentinel with
 // If-None-Match, after checking that the folder holds no workset. Priority,
 // metadata and attributes are not stored (see Capabilities).
-func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
@@ -536,7 +538,8 @@ var errNoCustomers = fmt.Errorf("%w: the sentinel store keeps no customer_id; li
 
 // List implements workset.StateStore. Results are in ID order; with a state
 // filter, that is also dispatch order, since every workset reads as normal.
-func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
+	defer storekit.WrapContextError(&err, "")
 	if err := q.Normalize(); err != nil {
 		return nil, err
 	}
@@ -575,7 +578,14 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 	if q.Customer != "" {
 		return func(yield func(*workset.Workset, error) bool) { yield(nil, errNoCustomers) }
 	}
-	return s.pass(ctx, q, "")
+	return func(yield func(*workset.Workset, error) bool) {
+		for w, err := range s.pass(ctx, q, "") {
+			storekit.WrapContextError(&err, "")
+			if !yield(w, err) {
+				return
+			}
+		}
+	}
 }
 
 // pass lists every key under Root after the folder of workset `after`,

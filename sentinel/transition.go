@@ -13,7 +13,8 @@ import (
 
 // Transition implements workset.StateStore; see the package doc for the order
 // of writes. ExpectedVersion is not supported (ErrUnsupported).
-func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
@@ -279,7 +280,8 @@ func (s *Store) refusal(err error, id string, kind error, reason string) error {
 // Import implements workset.Importer: it makes the workset's sentinels say
 // w.State (writing nothing when they already do). Only the state is stored.
 // ExpectedVersion is not supported.
-func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, storekit.ImportID(req))
 	if err := storekit.ValidateImport(req); err != nil {
 		return nil, err
 	}
@@ -338,7 +340,8 @@ const CleanupOwner = "worksetstate-cleanup"
 // If-Match on the ETag it listed, then its own lock object. A sentinel that
 // changed meanwhile stops it with ErrConflict (what is left still reads as a
 // workset).
-func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
+func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := workset.ValidateID(id); err != nil {
 		return err
 	}

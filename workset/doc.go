@@ -5,9 +5,24 @@
 // # States
 //
 // The states are exactly the deployed system's strings (see State). Every store
-// enforces one transition graph (see CanTransition; the diagram is on the
-// transitions table in transition.go) atomically, inside the write. A
+// enforces one transition graph atomically, inside the write. A
 // TransitionRequest with Force bypasses the graph and the history records it.
+// The graph (NextStates lists it; a state never moves to itself):
+//
+//	ready        -> locked, in_progress, ignored
+//	locked       -> in_progress, ready, error
+//	in_progress  -> complete, error, retrying, failed
+//	error        -> ready, retrying, failed, ignored
+//	retrying     -> in_progress, ready, failed
+//	complete     -> archived
+//	failed       -> archived
+//	ignored      -> archived, ready
+//	archived     -> ready (restore), deleted
+//	deleted      (terminal)
+//
+// A lease can be acquired in ready and retrying (LeasableStates), or in any
+// state over an expired lease (the takeover of a dead monitor's work);
+// elsewhere AcquireLease fails with ErrNotLeasable.
 //
 // # Leases
 //
@@ -21,13 +36,21 @@
 // # Errors
 //
 // Every error matches one of ErrNotFound, ErrAlreadyExists, ErrConflict,
-// ErrInvalidTransition, ErrLeaseHeld, ErrLeaseLost, ErrInvalidInput or
-// ErrUnsupported with errors.Is. TransitionError, LeaseHeldError and ConflictError
-// carry the details.
+// ErrInvalidTransition, ErrNotLeasable, ErrLeaseHeld, ErrLeaseLost,
+// ErrInvalidInput, ErrUnsupported or ErrMalformed with errors.Is, or the
+// context's error. An error about one workset reads "workset <ID>: <kind>:
+// <detail>" on every store. TransitionError, LeaseHeldError, ConflictError
+// and MalformedError carry the details; Error carries the rest.
 //
 // # Optional abilities
 //
 // Stores may also implement Importer (write a full record, for migration),
-// Deleter and BatchGetter; discover them with a type assertion. Capabilities says
-// what a store can promise.
+// Deleter, BatchGetter and Scanner; Import, Delete, GetMany and Scan use them
+// or fall back, and are how wrappers keep them. Capabilities says what a store
+// keeps and guarantees.
+//
+// # Writing a store
+//
+// The rules as functions, the value model and the deployed names are in
+// workset/storekit; the conformance suite is workset/storetest.
 package workset

@@ -16,7 +16,8 @@ import (
 
 // GetMany implements workset.BatchGetter: one BatchGetItem per 100 IDs, with
 // unprocessed keys retried after a short, growing pause.
-func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+func (s *Store) GetMany(ctx context.Context, ids []string) (_ map[string]*workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, "")
 	out := make(map[string]*workset.Workset, len(ids))
 	seen := make(map[string]bool, len(ids))
 	var keys []item
@@ -64,7 +65,8 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.
 // Import implements workset.Importer with one UpdateItem that sets every field
 // of the record (so attributes the record does not name are kept), removes the
 // optional fields it leaves empty, and keeps the destination's lease.
-func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, storekit.ImportID(req))
 	if err := storekit.ValidateImport(req); err != nil {
 		return nil, err
 	}
@@ -165,7 +167,8 @@ func (s *Store) importNew(ctx context.Context, w *workset.Workset, op string) (*
 
 // Delete implements workset.Deleter (one DeleteItem). A delete retried after an
 // ambiguous failure whose first attempt applied reports ErrNotFound.
-func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
+func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := workset.ValidateID(id); err != nil {
 		return err
 	}

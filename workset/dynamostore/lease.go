@@ -40,7 +40,8 @@ func (s *Store) expiredOurs(now time.Time) expression.ConditionBuilder {
 // costs one UpdateItem: the free-or-expired test is inside the condition and the
 // new token comes back in the same response. A lock another tool wrote is read
 // and judged by its timestamps, as that tool judges it.
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := storekit.ValidateLeaseRequest(id, owner, ttl); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,8 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 }
 
 // RenewLease implements workset.StateStore (one UpdateItem).
-func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
 		return nil, err
 	}
@@ -99,7 +101,8 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 
 // ReleaseLease implements workset.StateStore (one UpdateItem). The fencing
 // counter stays, so the next lease gets a larger token.
-func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second); err != nil {
 		return err
 	}
@@ -111,7 +114,7 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 		Remove(expression.Name(attrLockExpiresAt)).
 		Remove(expression.Name(attrLeaseLockCopy)).
 		Remove(expression.Name(attrLeaseExpiresMs)), now, op)
-	_, err := s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+	_, err = s.write(ctx, lease.WorksetID, op, upd, and(exists(), fenced(&lease)), func(cur *workset.Workset) (expression.UpdateBuilder, error) {
 		return upd, storekit.CheckLeaseCurrent(cur, lease)
 	})
 	if err == nil {

@@ -72,7 +72,8 @@ func stringsToKey(m map[string]string) item {
 // priorities alphabetically, which is not dispatch order); without one, it scans.
 // With a customer, see listCustomer. Every LastEvaluatedKey is followed: a page
 // is short only at the end.
-func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
+	defer storekit.WrapContextError(&err, "")
 	if err := q.Normalize(); err != nil {
 		return nil, err
 	}

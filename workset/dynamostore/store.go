@@ -238,7 +238,8 @@ func (s *Store) read(ctx context.Context, id string) (*workset.Workset, raw, boo
 func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
 
 // Get implements workset.StateStore.
-func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+func (s *Store) Get(ctx context.Context, id string) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := workset.ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -253,7 +254,8 @@ func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 }
 
 // Register implements workset.StateStore.
-func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
@@ -445,7 +447,8 @@ func fenced(l *workset.Lease) expression.ConditionBuilder {
 }
 
 // Transition implements workset.StateStore.
-func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}

@@ -86,7 +86,8 @@ func (s *Store) now() time.Time { return storekit.TruncateTime(s.opts.Clock.Now(
 func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
 
 // Register implements workset.StateStore.
-func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (*workset.Workset, error) {
+func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: register %s: %w", req.ID, err)
 	}
@@ -110,7 +111,8 @@ func (s *Store) insertLocked(w *workset.Workset) {
 }
 
 // Get implements workset.StateStore.
-func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
+func (s *Store) Get(ctx context.Context, id string) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: get %s: %w", id, err)
 	}
@@ -127,7 +129,8 @@ func (s *Store) Get(ctx context.Context, id string) (*workset.Workset, error) {
 }
 
 // GetMany implements workset.BatchGetter.
-func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*workset.Workset, error) {
+func (s *Store) GetMany(ctx context.Context, ids []string) (_ map[string]*workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, "")
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: get %d worksets: %w", len(ids), err)
 	}
@@ -174,9 +177,10 @@ func (s *Store) touch(w *workset.Workset, now time.Time) {
 }
 
 // Transition implements workset.StateStore.
-func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
+func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
 	var out *workset.Workset
-	err := s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
+	err = s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
 		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
 			out = w.Clone() // a retry of the write that made the record what it is (checked first: a forced one would apply again)
 			return nil
@@ -199,9 +203,10 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 }
 
 // AcquireLease implements workset.StateStore.
-func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, id)
 	var out workset.Lease
-	err := s.update(ctx, id, storekit.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
+	err = s.update(ctx, id, storekit.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
 		decision, err := storekit.CheckAcquire(w, owner, now, s.opts.SkewMargin)
 		if err != nil {
 			return err
@@ -223,9 +228,10 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 }
 
 // RenewLease implements workset.StateStore.
-func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
+func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	var out workset.Lease
-	err := s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
+	err = s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
 		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 			return err
 		}
@@ -241,7 +247,8 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 }
 
 // ReleaseLease implements workset.StateStore.
-func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err error) {
+	defer storekit.WrapContextError(&err, lease.WorksetID)
 	return s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second), func(w *workset.Workset, now time.Time) error {
 		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 			return err
@@ -253,7 +260,8 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) error {
 }
 
 // Import implements workset.Importer.
-func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, storekit.ImportID(req))
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: import: %w", err)
 	}
@@ -288,7 +296,8 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (*workset
 }
 
 // Delete implements workset.Deleter.
-func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) error {
+func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (err error) {
+	defer storekit.WrapContextError(&err, id)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: delete %s: %w", id, err)
 	}
@@ -313,7 +322,8 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) er
 // with one, by priority rank and then ID. Cursors are "rank/id" positions
 // (base64url, so they pass any HTTP hop unchanged), so
 // pages stay correct while worksets are added or removed.
-func (s *Store) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
+	defer storekit.WrapContextError(&err, "")
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: list: %w", err)
 	}

@@ -1,6 +1,8 @@
 package storekit
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -238,4 +240,38 @@ func AllowedFrom(to workset.State) []workset.State {
 
 func invalid(id, format string, args ...any) error {
 	return &workset.Error{ID: id, Kind: workset.ErrInvalidInput, Detail: fmt.Sprintf(format, args...)}
+}
+
+// WrapContextError rewrites *err, when it matches context.Canceled or
+// context.DeadlineExceeded, as a *workset.Error of that kind about workset id
+// ("" for a call about many): "workset <ID>: context canceled: <cause>". A
+// store defers it in every method, so that a canceled call reads the same on
+// every store and still matches the context error (and the cause's kind).
+func WrapContextError(err *error, id string) {
+	if *err == nil {
+		return
+	}
+	var we *workset.Error
+	if errors.As(*err, &we) && (we.Kind == context.Canceled || we.Kind == context.DeadlineExceeded) {
+		return
+	}
+	for _, k := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(*err, k) {
+			cause := *err
+			if cause == k {
+				cause = nil
+			}
+			*err = &workset.Error{ID: id, Kind: k, Err: cause}
+			return
+		}
+	}
+}
+
+// ImportID is the ID of the record an import writes ("" when there is none),
+// for WrapContextError.
+func ImportID(req workset.ImportRequest) string {
+	if req.Workset == nil {
+		return ""
+	}
+	return req.Workset.ID
 }

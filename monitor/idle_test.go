@@ -1,0 +1,137 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/monitor"
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
+)
+
+// RunUntilIdle drains the queue, retries included, and returns by itself;
+// OnDone reports every claimed workset's outcome once.
+func TestRunUntilIdleDrainsTheQueue(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i := range 20 {
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: fmt.Sprintf("ws-%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	outcomes := map[workset.State]int{}
+	m, err := monitor.New(s, func(_ context.Context, w *workset.Workset) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if w.ID < "ws-03" && !failed[w.ID] { // the first three fail once
+			failed[w.ID] = true
+			return errors.New("flaky")
+		}
+		return nil
+	}, fast, func(o *monitor.Options) {
+		o.Backoff = func(int) time.Duration { return 0 }
+		o.OnDone = func(out monitor.Outcome) {
+			mu.Lock()
+			defer mu.Unlock()
+			outcomes[out.State]++
+			if out.Err != nil {
+				t.Errorf("outcome of %s: %v", out.WorksetID, out.Err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.RunUntilIdle(runCtx); err != nil || runCtx.Err() != nil {
+		t.Fatalf("RunUntilIdle: %v (context: %v)", err, runCtx.Err())
+	}
+	for id, st := range states(t, s) {
+		if st != workset.StateComplete {
+			t.Errorf("%s is %s after RunUntilIdle", id, st)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes[workset.StateComplete] != 20 || outcomes[workset.StateRetrying] != 3 || len(outcomes) != 2 {
+		t.Errorf("outcomes %v, want 20 complete and 3 retrying", outcomes)
+	}
+}
+
+// RunUntilIdle on an empty queue returns at once.
+func TestRunUntilIdleOnAnEmptyQueue(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(s, func(context.Context, *workset.Workset) error { return nil }, fast,
+		func(o *monitor.Options) { o.PollInterval = time.Hour })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := m.RunUntilIdle(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("RunUntilIdle on an empty queue: %v (context: %v)", err, ctx.Err())
+	}
+}
+
+// With OldestFirst a monitor claims worksets of one priority in the order
+// they were registered, whatever their IDs; urgent ones still come first.
+func TestOldestFirstClaimsInRegistrationOrder(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(storetest.Start)
+	s, err := memstore.New(func(o *memstore.Options) { o.Clock = clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	order := []string{"ws-q", "ws-c", "ws-x", "ws-a", "ws-m", "ws-b"}
+	for _, id := range order {
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+	}
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "ws-z-urgent", Priority: workset.PriorityUrgent}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var claimed []string
+	m, err := monitor.New(s, func(_ context.Context, w *workset.Workset) error {
+		mu.Lock()
+		claimed = append(claimed, w.ID)
+		mu.Unlock()
+		return nil
+	}, fast, func(o *monitor.Options) {
+		o.Concurrency, o.Order, o.Clock = 1, monitor.OldestFirst, clock
+		o.LeaseTTL, o.RenewEvery = time.Hour, 20*time.Minute // the test clock does not move during the run
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.RunUntilIdle(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := append([]string{"ws-z-urgent"}, order...)
+	if fmt.Sprint(claimed) != fmt.Sprint(want) {
+		t.Errorf("claim order %v, want %v", claimed, want)
+	}
+}

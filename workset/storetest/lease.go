@@ -1,0 +1,175 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+)
+
+func testLeases(e *env) {
+	e.register("ws-l", "")
+	l1, err := e.s.AcquireLease(e.ctx, "ws-l", "host-a-1", time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if l1.Owner != "host-a-1" || l1.WorksetID != "ws-l" || l1.Token <= 0 || !l1.ExpiresAt.Equal(Start.Add(time.Minute)) {
+		e.t.Fatalf("lease = %+v", l1)
+	}
+	w := e.get("ws-l")
+	if w.Lease == nil || w.Lease.Owner != "host-a-1" || w.Lease.Token != l1.Token || w.State != workset.StateReady {
+		e.t.Fatalf("stored lease = %+v in state %s", w.Lease, w.State)
+	}
+	// Second owner refused, with details.
+	_, err = e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
+	var lh *workset.LeaseHeldError
+	if !errors.As(err, &lh) || lh.Owner != "host-a-1" || !lh.ExpiresAt.Equal(l1.ExpiresAt) {
+		e.t.Fatalf("second owner: got %v, want LeaseHeldError by host-a-1 until %v", err, l1.ExpiresAt)
+	}
+	wantErr(e.t, err, workset.ErrLeaseHeld, "second owner")
+	// Same owner again: extended, same token.
+	e.clock.Advance(10 * time.Second)
+	again, err := e.s.AcquireLease(e.ctx, "ws-l", "host-a-1", time.Minute)
+	if err != nil || again.Token != l1.Token || !again.ExpiresAt.Equal(e.clock.Now().Add(time.Minute)) {
+		e.t.Fatalf("re-acquire by holder = %+v, %v; want token %d extended", again, err, l1.Token)
+	}
+	// Renew.
+	e.clock.Advance(10 * time.Second)
+	r, err := e.s.RenewLease(e.ctx, *l1, 2*time.Minute)
+	if err != nil || r.Token != l1.Token || !r.ExpiresAt.Equal(e.clock.Now().Add(2*time.Minute)) {
+		e.t.Fatalf("renew = %+v, %v", r, err)
+	}
+	// An unfenced write by someone else is refused while the lease is live.
+	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-l", To: workset.StateInProgress})
+	wantErr(e.t, err, workset.ErrLeaseHeld, "unfenced transition under a live lease")
+	// The holder's fenced write goes through.
+	e.transition(workset.TransitionRequest{ID: "ws-l", To: workset.StateInProgress, Lease: r})
+	// Release by a non-owner, or with a wrong token, is refused.
+	err = e.s.ReleaseLease(e.ctx, workset.Lease{WorksetID: "ws-l", Owner: "host-b-2", Token: l1.Token})
+	wantErr(e.t, err, workset.ErrLeaseLost, "release by non-owner")
+	err = e.s.ReleaseLease(e.ctx, workset.Lease{WorksetID: "ws-l", Owner: "host-a-1", Token: l1.Token + 7})
+	wantErr(e.t, err, workset.ErrLeaseLost, "release with wrong token")
+	if err := e.s.ReleaseLease(e.ctx, *r); err != nil {
+		e.t.Fatalf("release: %v", err)
+	}
+	if w := e.get("ws-l"); w.Lease != nil {
+		e.t.Fatalf("lease still stored after release: %+v", w.Lease)
+	}
+	wantErr(e.t, e.s.ReleaseLease(e.ctx, *r), workset.ErrLeaseLost, "second release")
+	_, err = e.s.RenewLease(e.ctx, *r, time.Minute)
+	wantErr(e.t, err, workset.ErrLeaseLost, "renew after release")
+	// Not leasable in in_progress without an expired lease to take over.
+	_, err = e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
+	wantErr(e.t, err, workset.ErrNotLeasable, "acquire in in_progress")
+	// Back to ready: a new lease has a larger token.
+	e.transition(workset.TransitionRequest{ID: "ws-l", To: workset.StateRetrying})
+	l2, err := e.s.AcquireLease(e.ctx, "ws-l", "host-b-2", time.Minute)
+	if err != nil || l2.Token <= l1.Token {
+		e.t.Fatalf("acquire after release = %+v, %v; want token > %d", l2, err, l1.Token)
+	}
+}
+
+func testLeaseExpiry(e *env) {
+	e.register("ws-x", "")
+	old, err := e.s.AcquireLease(e.ctx, "ws-x", "old", 30*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.transition(workset.TransitionRequest{ID: "ws-x", To: workset.StateInProgress, Lease: old})
+	// Not yet expired (within the skew margin).
+	e.clock.Advance(30*time.Second + e.skew - time.Millisecond)
+	_, err = e.s.AcquireLease(e.ctx, "ws-x", "new", time.Minute)
+	wantErr(e.t, err, workset.ErrLeaseHeld, "takeover before expiry+skew")
+	// Expired: taken over at once, whatever the state.
+	e.clock.Advance(time.Millisecond)
+	nl, err := e.s.AcquireLease(e.ctx, "ws-x", "new", time.Minute)
+	if err != nil {
+		e.t.Fatalf("takeover of expired lease: %v", err)
+	}
+	if nl.Token <= old.Token {
+		e.t.Fatalf("takeover token %d not above %d", nl.Token, old.Token)
+	}
+	before := e.get("ws-x")
+	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-x", To: workset.StateComplete, Lease: old})
+	wantErr(e.t, err, workset.ErrLeaseLost, "old holder's fenced write")
+	_, err = e.s.RenewLease(e.ctx, *old, time.Minute)
+	wantErr(e.t, err, workset.ErrLeaseLost, "old holder's renew")
+	wantErr(e.t, e.s.ReleaseLease(e.ctx, *old), workset.ErrLeaseLost, "old holder's release")
+	e.unchanged(before, "the old holder's refused calls")
+	e.transition(workset.TransitionRequest{ID: "ws-x", To: workset.StateComplete, Lease: nl})
+	// Force overrides a live lease.
+	e.transition(workset.TransitionRequest{ID: "ws-x", To: workset.StateReady, Force: true, Reason: "operator reset"})
+	// An expired lease that nobody took over can still be renewed by its holder.
+	e.clock.Advance(2 * time.Minute)
+	if _, err := e.s.RenewLease(e.ctx, *nl, time.Minute); err != nil {
+		e.t.Fatalf("renew of expired, not taken over lease: %v", err)
+	}
+}
+
+func testLeaseInvalid(e *env) {
+	before := e.register("ws-li", "")
+	for _, tc := range []struct {
+		id, owner string
+		ttl       time.Duration
+	}{
+		{"ws-li", "", time.Minute},
+		{"ws-li", "me", 0},
+		{"ws-li", "me", -time.Second},
+		{"../ws-li", "me", time.Minute},
+	} {
+		_, err := e.s.AcquireLease(e.ctx, tc.id, tc.owner, tc.ttl)
+		wantErr(e.t, err, workset.ErrInvalidInput, fmt.Sprintf("AcquireLease(%q, %q, %v)", tc.id, tc.owner, tc.ttl))
+	}
+	e.unchanged(before, "invalid lease requests")
+	l, err := e.s.AcquireLease(e.ctx, "ws-li", "me", time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, err = e.s.RenewLease(e.ctx, *l, 0)
+	wantErr(e.t, err, workset.ErrInvalidInput, "renew with zero ttl")
+	e.register("ws-done", "")
+	e.transition(workset.TransitionRequest{ID: "ws-done", To: workset.StateComplete, Force: true})
+	_, err = e.s.AcquireLease(e.ctx, "ws-done", "me", time.Minute)
+	wantErr(e.t, err, workset.ErrNotLeasable, "acquire on complete")
+}
+
+func testRaceLease(e *env) {
+	e.skipUnless(e.caps.Guarantees.AtomicLeases, "leases are not atomic on this store")
+	const n = 32
+	for round := range 3 {
+		id := fmt.Sprintf("ws-race-%d", round)
+		e.register(id, "")
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []string
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				owner := fmt.Sprintf("owner-%02d", i)
+				if _, err := e.s.AcquireLease(e.ctx, id, owner, time.Minute); err != nil {
+					errs[i] = err
+					return
+				}
+				mu.Lock()
+				winners = append(winners, owner)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			e.t.Fatalf("round %d: %d owners won the lease: %v", round, len(winners), winners)
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, workset.ErrLeaseHeld) {
+				e.t.Errorf("round %d: loser got %v, want ErrLeaseHeld", round, err)
+			}
+		}
+		if w := e.get(id); w.Lease == nil || w.Lease.Owner != winners[0] {
+			e.t.Errorf("round %d: stored holder %+v, want %s", round, w.Lease, winners[0])
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package storetest
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
+	"github.com/google/go-cmp/cmp"
+)
+
+func testMetadata(e *env) {
+	e.skipUnless(e.caps.Kept.Metadata, "metadata and extra attributes are not stored")
+	meta := map[string]any{"samples": float64(12), "name": "run 7", "nested": map[string]any{"ok": true, "list": []any{"a", float64(2)}}}
+	attrs := map[string]any{"customer_id": "cust-9", "sample_count": float64(2)}
+	w, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-m", Metadata: meta, Attributes: attrs})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if d := cmp.Diff(meta, w.Metadata); d != "" {
+		e.t.Errorf("metadata (-want +got):\n%s", d)
+	}
+	metrics := map[string]any{"cpu_hours": 1.5}
+	e.transition(workset.TransitionRequest{ID: "ws-m", To: workset.StateInProgress, Metrics: metrics})
+	got := e.get("ws-m")
+	if d := cmp.Diff(meta, got.Metadata); d != "" {
+		e.t.Errorf("metadata after transition (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(attrs, got.Attributes); d != "" {
+		e.t.Errorf("attributes after transition (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(metrics, got.Metrics); d != "" {
+		e.t.Errorf("metrics (-want +got):\n%s", d)
+	}
+	// The caller's maps are not aliased.
+	meta["name"] = "changed"
+	got.Metadata["samples"] = float64(0)
+	if again := e.get("ws-m"); again.Metadata["name"] != "run 7" || again.Metadata["samples"] != float64(12) {
+		e.t.Errorf("store aliases caller maps: %v", again.Metadata)
+	}
+}
+
+// Metadata round-trips to the same normalised value on every store that keeps
+// it (numbers as float64), and values outside the model are refused with
+// ErrInvalidInput naming their path, with nothing stored.
+func testValueModel(e *env) {
+	in := map[string]any{"int": 7, "int64": int64(1) << 40, "uint8": uint8(3), "float": 2.5, "f32": float32(0.5),
+		"strs": []string{"a", "b"}, "smap": map[string]string{"k": "v"}, "nested": map[string]any{"list": []any{1, "x", nil, true}},
+		"null": nil}
+	want, err := storekit.NormalizeValues("ws-vm", "metadata", in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: "ws-vm", Metadata: in}); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.caps.Kept.Metadata {
+		if d := cmp.Diff(want, e.get("ws-vm").Metadata); d != "" {
+			e.t.Errorf("metadata read back (-want +got):\n%s", d)
+		}
+	}
+	deep := map[string]any{}
+	cur := deep
+	for range storekit.MaxValueDepth {
+		next := map[string]any{}
+		cur["d"] = next
+		cur = next
+	}
+	for name, md := range map[string]map[string]any{
+		"func": {"f": func() {}}, "chan": {"c": make(chan int)}, "time": {"t": time.Now()}, "nan": {"n": math.NaN()},
+		"deep": deep, "struct": {"s": struct{ A int }{1}},
+	} {
+		id := "ws-vm-" + name
+		_, err := e.s.Register(e.ctx, workset.RegisterRequest{ID: id, Metadata: md})
+		wantErr(e.t, err, workset.ErrInvalidInput, "metadata with a "+name)
+		if _, err := e.s.Get(e.ctx, id); !errors.Is(err, workset.ErrNotFound) {
+			e.t.Errorf("refused %s metadata left a record: %v", name, err)
+		}
+	}
+	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-vm", To: workset.StateInProgress, Metrics: map[string]any{"bad": []any{func() {}}}})
+	wantErr(e.t, err, workset.ErrInvalidInput, "metrics with a func")
+	if !strings.Contains(err.Error(), "metrics.bad[0]") {
+		e.t.Errorf("error %q does not name the path metrics.bad[0]", err)
+	}
+	if got := e.get("ws-vm"); got.State != workset.StateReady {
+		e.t.Errorf("a refused transition moved the workset to %s", got.State)
+	}
+}
+
+func testImport(e *env) {
+	imp, ok := e.s.(workset.Importer)
+	e.skipUnless(ok, "store does not implement workset.Importer")
+	created := Start.Add(-48 * time.Hour)
+	in := &workset.Workset{
+		ID: "ws-imp", State: workset.StateError, Priority: workset.PriorityLow, Bucket: "b", Prefix: "worksets/ws-imp/",
+		CreatedAt: created, UpdatedAt: created.Add(time.Hour),
+		History: []workset.HistoryEntry{
+			{State: workset.StateReady, Timestamp: created, Reason: "Initial registration"},
+			{State: workset.StateError, Timestamp: created.Add(time.Hour), Reason: "failed"},
+		},
+		Metadata: map[string]any{"migrated_from_s3": true},
+	}
+	got, err := imp.Import(e.ctx, workset.ImportRequest{Workset: in, IfAbsent: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	stored := e.get("ws-imp")
+	if d := cmp.Diff(got, stored); d != "" {
+		e.t.Errorf("Import result differs from Get:\n%s", d)
+	}
+	if stored.State != workset.StateError {
+		e.t.Errorf("imported state %s", stored.State)
+	}
+	if e.caps.Kept.Priority && stored.Priority != workset.PriorityLow {
+		e.t.Errorf("imported priority %s", stored.Priority)
+	}
+	if e.caps.Kept.Timestamps && !stored.CreatedAt.Equal(created) {
+		e.t.Errorf("imported created_at %v, want %v", stored.CreatedAt, created)
+	}
+	if e.caps.Kept.History {
+		if d := cmp.Diff(in.History, stored.History); d != "" {
+			e.t.Errorf("imported history (-want +got):\n%s", d)
+		}
+	}
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in, IfAbsent: true})
+	wantErr(e.t, err, workset.ErrAlreadyExists, "second IfAbsent import")
+	if e.caps.Kept.Versions {
+		in2 := in.Clone()
+		in2.State = workset.StateReady
+		_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in2, ExpectedVersion: stored.Version + 5})
+		wantErr(e.t, err, workset.ErrConflict, "import at a stale version")
+		e.unchanged(stored, "refused import")
+		got, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in2, ExpectedVersion: stored.Version, Reason: "rolled back"})
+		if err != nil || got.State != workset.StateReady {
+			e.t.Fatalf("import replace: %+v, %v", got, err)
+		}
+	}
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: in, ExpectedState: workset.StateComplete})
+	wantErr(e.t, err, workset.ErrConflict, "import over an unexpected state")
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "never-there", State: workset.StateReady}})
+	wantErr(e.t, err, workset.ErrNotFound, "import-replace of a missing record")
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "bad/id", State: workset.StateReady}, IfAbsent: true})
+	wantErr(e.t, err, workset.ErrInvalidInput, "import invalid id")
+	_, err = imp.Import(e.ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "ok", State: "weird"}, IfAbsent: true})
+	wantErr(e.t, err, workset.ErrInvalidInput, "import unknown state")
+}
+
+func testDelete(e *env) {
+	d, ok := e.s.(workset.Deleter)
+	e.skipUnless(ok, "store does not implement workset.Deleter")
+	w := e.register("ws-del", "")
+	if e.caps.Kept.Versions {
+		wantErr(e.t, d.Delete(e.ctx, "ws-del", w.Version+1), workset.ErrConflict, "delete at wrong version")
+	}
+	if err := d.Delete(e.ctx, "ws-del", 0); err != nil {
+		e.t.Fatal(err)
+	}
+	_, err := e.s.Get(e.ctx, "ws-del")
+	wantErr(e.t, err, workset.ErrNotFound, "Get after delete")
+	wantErr(e.t, d.Delete(e.ctx, "ws-del", 0), workset.ErrNotFound, "second delete")
+	if got := e.collect(workset.ListQuery{Limit: 10}); len(got) != 0 {
+		e.t.Errorf("deleted workset still listed: %d", len(got))
+	}
+}
