@@ -283,7 +283,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Priority = p
 	}
-	if err := req.Normalize(); err != nil { // refused before any store call
+	if err := storekit.NormalizeRegister(&req); err != nil { // refused before any store call
 		h.fail(w, r, err)
 		return
 	}
@@ -400,7 +400,7 @@ func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
 	}
 	req := workset.TransitionRequest{ID: r.PathValue("id"), To: st, Reason: b.Reason,
 		ErrorDetails: b.ErrorDetails, ClusterName: b.ClusterName, Metrics: b.Metrics}
-	if err := req.Normalize(); err != nil { // refused before any store call
+	if err := storekit.NormalizeTransition(&req); err != nil { // refused before any store call
 		h.fail(w, r, err)
 		return
 	}

@@ -310,7 +310,7 @@ func (w *Writer) Transition(ctx context.Context, req workset.TransitionRequest) 
 	}
 	mreq := req
 	mreq.ExpectedVersion, mreq.Lease = 0, nil
-	if !req.IsRestore() { // a restore keeps its ExpectedState: it is what makes it one
+	if !storekit.IsRestore(req) { // a restore keeps its ExpectedState: it is what makes it one
 		mreq.ExpectedState = ""
 	}
 	if req.Lease != nil {

@@ -75,7 +75,7 @@ func (s *Store) heldBy(ctx context.Context, id string, cause error) error {
 			return &workset.LeaseHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
 		}
 	}
-	return &workset.ConflictError{ID: id, Reason: "lock object changed concurrently", Err: cause}
+	return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: "lock object changed concurrently", Err: cause}
 }
 
 // current reads the lock object and checks that it records lease.

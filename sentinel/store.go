@@ -492,7 +492,7 @@ func (s *Store) Get(ctx context.Context, id string) (_ *workset.Workset, err err
 // metadata and attributes are not stored (see Capabilities).
 func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
-	if err := req.Normalize(); err != nil {
+	if err := storekit.NormalizeRegister(&req); err != nil {
 		return nil, err
 	}
 	if err := s.requireAtomic(ctx); err != nil {
@@ -540,7 +540,7 @@ var errNoCustomers = fmt.Errorf("%w: the sentinel store keeps no customer_id; li
 // filter, that is also dispatch order, since every workset reads as normal.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
 	defer storekit.WrapContextError(&err, "")
-	if err := q.Normalize(); err != nil {
+	if err := storekit.NormalizeList(&q); err != nil {
 		return nil, err
 	}
 	if q.Customer != "" {
@@ -572,7 +572,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 // Scan implements workset.Scanner: one pass over every object under Root.
 func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
 	q.Cursor, q.Limit = "", 0
-	if err := q.Normalize(); err != nil {
+	if err := storekit.NormalizeList(&q); err != nil {
 		return func(yield func(*workset.Workset, error) bool) { yield(nil, err) }
 	}
 	if q.Customer != "" {

@@ -15,7 +15,7 @@ import (
 // of writes. ExpectedVersion is not supported (ErrUnsupported).
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
-	if err := req.Normalize(); err != nil {
+	if err := storekit.NormalizeTransition(&req); err != nil {
 		return nil, err
 	}
 	if req.ExpectedVersion != 0 {
@@ -229,14 +229,14 @@ func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj
 	}
 	data, etag, err := s.bucket.Get(ctx, obj.Key)
 	if errors.Is(err, ErrObjectNotFound) {
-		return "", &workset.ConflictError{ID: id, Reason: "the deciding sentinel was removed concurrently", Err: err}
+		return "", &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: "the deciding sentinel was removed concurrently", Err: err}
 	}
 	if err != nil {
 		return "", err
 	}
 	b := ParseBody(data)
 	if !b.Legacy && b.Next != "" && (key == "" || b.Op != key) && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
-		return "", &workset.ConflictError{ID: id, Reason: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, storekit.FormatTime(b.At))}
+		return "", &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, storekit.FormatTime(b.At))}
 	}
 	return etag, nil
 }
@@ -272,7 +272,7 @@ func (s *Store) refusal(err error, id string, kind error, reason string) error {
 		if kind == workset.ErrLeaseLost {
 			return &workset.Error{ID: id, Kind: workset.ErrLeaseLost, Detail: reason, Err: err}
 		}
-		return &workset.ConflictError{ID: id, Reason: reason, Err: err}
+		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: reason, Err: err}
 	}
 	return err
 }
@@ -389,7 +389,7 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 		if err := s.bucket.Delete(ctx, obj.Key, obj.ETag); err != nil {
 			_ = s.bucket.Delete(ctx, lockKey, lockTag) // let go; what is left still reads as a workset
 			if errors.Is(err, ErrPreconditionFailed) {
-				return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
+				return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
 			}
 			return err
 		}

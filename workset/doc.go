@@ -39,8 +39,8 @@
 // ErrInvalidTransition, ErrNotLeasable, ErrLeaseHeld, ErrLeaseLost,
 // ErrInvalidInput, ErrUnsupported or ErrMalformed with errors.Is, or the
 // context's error. An error about one workset reads "workset <ID>: <kind>:
-// <detail>" on every store. TransitionError, LeaseHeldError, ConflictError
-// and MalformedError carry the details; Error carries the rest.
+// <detail>" on every store. TransitionError, LeaseHeldError and
+// MalformedError carry the details; Error carries the rest.
 //
 // # Optional abilities
 //

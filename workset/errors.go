@@ -15,8 +15,8 @@ import (
 // kind is the sentinel's text without its package ("not found", "lease
 // held", ...); an error about
 // no one workset (a bad option, a malformed cursor) reads "workset: <kind>:
-// <detail>". Error, TransitionError, LeaseHeldError, ConflictError and
-// MalformedError all follow that format.
+// <detail>". Error, TransitionError, LeaseHeldError and MalformedError all
+// follow that format.
 var (
 	// ErrNotFound: the workset does not exist.
 	ErrNotFound = errors.New("workset: not found")
@@ -46,7 +46,9 @@ var (
 
 // Error is an error about a workset (or, with ID empty, about no one workset)
 // that carries no more structure than its kind: "workset <ID>: <kind>:
-// <detail>: <cause>". It matches Kind and Err.
+// <detail>: <cause>". It matches Kind and Err. An expectation that did not
+// hold (ErrConflict) is one, with the expectation in Detail ("expected version
+// 3, found 4").
 type Error struct {
 	ID     string // the workset; empty when the error is about none
 	Kind   error  // one of the sentinel errors
@@ -138,26 +140,6 @@ func (e *LeaseHeldError) Error() string {
 
 // Unwrap returns ErrLeaseHeld.
 func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
-
-// ConflictError reports an expectation that did not hold. It matches ErrConflict,
-// and its Err (if any) is the underlying cause.
-type ConflictError struct {
-	ID     string
-	Reason string // e.g. "expected version 3, found 4"
-	Err    error
-}
-
-func (e *ConflictError) Error() string {
-	return prefix(e.ID, ErrConflict) + ": " + e.Reason
-}
-
-// Unwrap returns ErrConflict and the cause.
-func (e *ConflictError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{ErrConflict}
-	}
-	return []error{ErrConflict, e.Err}
-}
 
 // invalid builds an ErrInvalidInput about workset id ("" for none).
 func invalid(id, format string, args ...any) error {

@@ -7,13 +7,6 @@ import "context"
 // original_state; restored_at and restored_by; deleted_at, deleted_by and
 // delete_reason), on every store that keeps Attributes.
 
-// IsRestore reports whether req restores an archived workset (to ready, with
-// ExpectedState archived). A store or wrapper that passes the request on keeps
-// that ExpectedState, so the restore bookkeeping is written everywhere.
-func (req TransitionRequest) IsRestore() bool {
-	return req.To == StateReady && req.ExpectedState == StateArchived
-}
-
 // Archive moves a complete, failed or ignored workset to archived, recording
 // who, why and when (the deployed archive_workset).
 func Archive(ctx context.Context, s StateStore, id, by, reason string) (*Workset, error) {

@@ -65,19 +65,6 @@ func ParseState(s string) (State, error) {
 	return "", invalid("", "unknown state %q (valid: %s)", s, joinStrings(allStates))
 }
 
-// ReadState interprets a state read from storage: a known state, in any case,
-// is normalised; anything else is kept exactly as written (Valid reports false).
-// A later deployed version writes states this SDK does not model (canceled, for
-// one): such a record stays readable and listable, is never dispatched (no lease,
-// no unforced transition), and a forced transition moves it on and says so in
-// its history.
-func ReadState(s string) State {
-	if v, err := ParseState(s); err == nil {
-		return v
-	}
-	return State(s)
-}
-
 func joinStrings[T ~string](vs []T) string {
 	parts := make([]string, len(vs))
 	for i, v := range vs {

@@ -56,17 +56,6 @@ var transitions = map[State][]State{
 	StateDeleted:    nil,
 }
 
-// allowedFrom is the inverse of transitions, computed once.
-var allowedFrom = func() map[State][]State {
-	m := make(map[State][]State)
-	for _, from := range allStates {
-		for _, to := range transitions[from] {
-			m[to] = append(m[to], from)
-		}
-	}
-	return m
-}()
-
 // CanTransition reports whether the graph allows moving from one state to another.
 func CanTransition(from, to State) bool {
 	for _, s := range transitions[from] {
@@ -79,10 +68,6 @@ func CanTransition(from, to State) bool {
 
 // NextStates returns the states that may follow from (a copy; nil for a terminal state).
 func NextStates(from State) []State { return append([]State(nil), transitions[from]...) }
-
-// AllowedFrom returns the states from which to may be reached (a copy). Stores use
-// it to put the whole graph check inside a conditional write.
-func AllowedFrom(to State) []State { return append([]State(nil), allowedFrom[to]...) }
 
 // LeasableStates are the states in which a lease may be acquired on a workset that
 // holds none (the deployed system's lockable states). A workset in any state whose

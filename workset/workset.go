@@ -2,10 +2,8 @@ package workset
 
 import (
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/daylily-informatics/worksetstate/internal/schema"
 	"github.com/daylily-informatics/worksetstate/internal/valuemodel"
 )
 
@@ -138,31 +136,6 @@ type RegisterRequest struct {
 	Reason string
 }
 
-// defaultRegisterReason is the reason the deployed system gives the first history entry.
-const defaultRegisterReason = "Initial registration"
-
-// Normalize validates r and fills in defaults.
-func (r *RegisterRequest) Normalize() error {
-	if err := ValidateID(r.ID); err != nil {
-		return err
-	}
-	if r.Priority == "" {
-		r.Priority = PriorityNormal
-	}
-	if !r.Priority.Valid() {
-		return invalid(r.ID, "unknown priority %q (valid: %s)", r.Priority, joinStrings(allPriorities))
-	}
-	if r.Reason == "" {
-		r.Reason = defaultRegisterReason
-	}
-	for k := range r.Attributes {
-		if schema.IsModeled(k) {
-			return invalid(r.ID, "attribute %q is managed by the SDK and cannot be set as an extra attribute", k)
-		}
-	}
-	return normalizeFields(r.ID, map[string]*map[string]any{"metadata": &r.Metadata, "attributes": &r.Attributes})
-}
-
 // TransitionRequest moves a workset to another state.
 type TransitionRequest struct {
 	ID     string
@@ -210,32 +183,6 @@ type RetryInfo struct {
 	After time.Time
 }
 
-// Normalize validates r.
-func (r *TransitionRequest) Normalize() error {
-	if err := ValidateID(r.ID); err != nil {
-		return err
-	}
-	if !r.To.Valid() {
-		return invalid(r.ID, "unknown target state %q (valid: %s)", r.To, joinStrings(allStates))
-	}
-	if r.ExpectedState != "" && !r.ExpectedState.Valid() {
-		return invalid(r.ID, "unknown expected state %q", r.ExpectedState)
-	}
-	if r.ExpectedVersion < 0 {
-		return invalid(r.ID, "negative expected version %d", r.ExpectedVersion)
-	}
-	if !r.ErrorCategory.Valid() {
-		return invalid(r.ID, "unknown error category %q", r.ErrorCategory)
-	}
-	if r.Retry != nil && r.Retry.Count < 0 {
-		return invalid(r.ID, "negative retry count %d", r.Retry.Count)
-	}
-	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
-		return invalid(r.ID, "lease is for workset %q owner %q", r.Lease.WorksetID, r.Lease.Owner)
-	}
-	return normalizeFields(r.ID, map[string]*map[string]any{"metrics": &r.Metrics})
-}
-
 // ListQuery selects worksets. Zero values mean "any".
 type ListQuery struct {
 	State    State
@@ -249,28 +196,6 @@ type ListQuery struct {
 	// Cursor continues a previous page ("" for the first page). Cursors are opaque
 	// and only valid for the same query on the same store.
 	Cursor string
-}
-
-// Normalize validates q and fills in the default page size.
-func (q *ListQuery) Normalize() error {
-	if q.State != "" && !q.State.Valid() {
-		return invalid("", "unknown state %q in list query (valid: %s)", q.State, joinStrings(allStates))
-	}
-	if q.Priority != "" && !q.Priority.Valid() {
-		return invalid("", "unknown priority %q in list query (valid: %s)", q.Priority, joinStrings(allPriorities))
-	}
-	if q.Customer != "" && strings.TrimSpace(q.Customer) != q.Customer {
-		return invalid("", "customer %q in list query has surrounding whitespace", q.Customer)
-	}
-	switch {
-	case q.Limit < 0:
-		return invalid("", "negative list limit %d", q.Limit)
-	case q.Limit == 0:
-		q.Limit = DefaultPageSize
-	case q.Limit > MaxPageSize:
-		q.Limit = MaxPageSize
-	}
-	return nil
 }
 
 // Page sizes for List.
@@ -287,14 +212,6 @@ type Page struct {
 	// fails a page.
 	Malformed []*MalformedError
 	Cursor    string
-}
-
-// normalizeFields normalises the value-model fields of one request in place.
-func normalizeFields(id string, fields map[string]*map[string]any) error {
-	if err := valuemodel.NormalizeFields(fields); err != nil {
-		return invalid(id, "%v", err)
-	}
-	return nil
 }
 
 // Retryable reports whether failures of category c are retried.

@@ -127,7 +127,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		if err := storekit.CheckImportReplace(cur, req); err != nil {
 			return nil, err
 		}
-		return nil, &workset.ConflictError{ID: w.ID, Reason: "record changed concurrently"}
+		return nil, &workset.Error{ID: w.ID, Kind: workset.ErrConflict, Detail: "record changed concurrently"}
 	}
 }
 
@@ -194,6 +194,6 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 	case !found:
 		return notFound(id)
 	default:
-		return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("expected version %d, found %d", expectedVersion, cur.Version)}
+		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected version %d, found %d", expectedVersion, cur.Version)}
 	}
 }

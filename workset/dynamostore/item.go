@@ -102,7 +102,7 @@ func decode(it item) (*workset.Workset, raw, error) {
 	case s == "":
 		fail(attrState, errors.New("missing or empty"))
 	default:
-		w.State = workset.ReadState(s)
+		w.State = storekit.ReadState(s)
 	}
 	w.Priority = workset.PriorityNormal
 	if p, err := str(it, attrPriority); err != nil {
@@ -261,7 +261,7 @@ func decodeHistory(v types.AttributeValue) ([]workset.HistoryEntry, error) {
 		if err != nil || s == "" {
 			return nil, fmt.Errorf("entry %d has no string state", i)
 		}
-		h.State = workset.ReadState(s)
+		h.State = storekit.ReadState(s)
 		if ts, _ := str(m.Value, "timestamp"); ts != "" {
 			if h.Timestamp, err = storekit.ParseTime(ts); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)

@@ -74,7 +74,7 @@ func stringsToKey(m map[string]string) item {
 // is short only at the end.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
 	defer storekit.WrapContextError(&err, "")
-	if err := q.Normalize(); err != nil {
+	if err := storekit.NormalizeList(&q); err != nil {
 		return nil, err
 	}
 	c, err := parseCursor(q.Cursor)

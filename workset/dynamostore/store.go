@@ -201,7 +201,7 @@ func interpret(op, id string, err error) error {
 	var ve interface{ ErrorCode() string }
 	switch {
 	case errors.As(err, &cond):
-		return &workset.ConflictError{ID: id, Reason: op + ": condition not met", Err: err}
+		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: op + ": condition not met", Err: err}
 	case errors.As(err, &rnf):
 		return fmt.Errorf("dynamostore: %s %s: table or index missing (create it with CreateTable): %w", op, id, err)
 	case errors.As(err, &ve) && ve.ErrorCode() == "ValidationException":
@@ -256,7 +256,7 @@ func (s *Store) Get(ctx context.Context, id string) (_ *workset.Workset, err err
 // Register implements workset.StateStore.
 func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
-	if err := req.Normalize(); err != nil {
+	if err := storekit.NormalizeRegister(&req); err != nil {
 		return nil, err
 	}
 	w := storekit.NewWorkset(req, s.now())
@@ -356,7 +356,7 @@ func (s *Store) write(ctx context.Context, id, op string, upd expression.UpdateB
 			return nil, err
 		}
 		if attempt >= s.opts.MaxPinnedRetries {
-			return nil, &workset.ConflictError{ID: id, Reason: fmt.Sprintf("record kept changing; gave up after %d attempts", attempt+1)}
+			return nil, &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("record kept changing; gave up after %d attempts", attempt+1)}
 		}
 		cond = pinned(cur, r)
 	}
@@ -449,7 +449,7 @@ func fenced(l *workset.Lease) expression.ConditionBuilder {
 // Transition implements workset.StateStore.
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
-	if err := req.Normalize(); err != nil {
+	if err := storekit.NormalizeTransition(&req); err != nil {
 		return nil, err
 	}
 	now := s.now()

@@ -91,7 +91,7 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *w
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: register %s: %w", req.ID, err)
 	}
-	if err := req.Normalize(); err != nil {
+	if err := storekit.NormalizeRegister(&req); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -180,7 +180,7 @@ func (s *Store) touch(w *workset.Workset, now time.Time) {
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
 	var out *workset.Workset
-	err = s.update(ctx, req.ID, req.Normalize(), func(w *workset.Workset, now time.Time) error {
+	err = s.update(ctx, req.ID, storekit.NormalizeTransition(&req), func(w *workset.Workset, now time.Time) error {
 		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
 			out = w.Clone() // a retry of the write that made the record what it is (checked first: a forced one would apply again)
 			return nil
@@ -311,7 +311,7 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 		return notFound(id)
 	}
 	if expectedVersion != 0 && w.Version != expectedVersion {
-		return &workset.ConflictError{ID: id, Reason: fmt.Sprintf("expected version %d, found %d", expectedVersion, w.Version)}
+		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected version %d, found %d", expectedVersion, w.Version)}
 	}
 	delete(s.byID, id)
 	s.dirty = true // sorted still names id; compacted on the next sort
@@ -327,7 +327,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: list: %w", err)
 	}
-	if err := q.Normalize(); err != nil {
+	if err := storekit.NormalizeList(&q); err != nil {
 		return nil, err
 	}
 	rank, after, err := parseCursor(q.Cursor)

@@ -14,13 +14,13 @@ import (
 func ExampleCheckTransition() {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	reg := workset.RegisterRequest{ID: "ws-1"}
-	if err := reg.Normalize(); err != nil {
+	if err := storekit.NormalizeRegister(&reg); err != nil {
 		panic(err)
 	}
 	w := storekit.NewWorkset(reg, now)
 	for _, to := range []workset.State{workset.StateInProgress, workset.StateArchived} {
 		req := workset.TransitionRequest{ID: "ws-1", To: to, Reason: "example"}
-		if err := req.Normalize(); err != nil {
+		if err := storekit.NormalizeTransition(&req); err != nil {
 			panic(err)
 		}
 		if err := storekit.CheckTransition(w, req, now, time.Second); err != nil {

@@ -51,7 +51,7 @@ func LifecycleUpdate(req workset.TransitionRequest, now time.Time) (set map[stri
 		return put(AttrArchivedAt, at, AttrArchivedBy, req.Actor, AttrArchiveReason, req.Reason), nil
 	case req.To == workset.StateDeleted:
 		return put(AttrDeletedAt, at, AttrDeletedBy, req.Actor, AttrDeleteReason, req.Reason), nil
-	case req.IsRestore():
+	case IsRestore(req):
 		return put(AttrRestoredAt, at, AttrRestoredBy, req.Actor), []string{AttrArchivedAt, AttrArchivedBy, AttrArchiveReason}
 	}
 	return nil, nil

@@ -30,10 +30,10 @@ func CheckTransition(w *workset.Workset, req workset.TransitionRequest, now time
 		return &workset.LeaseHeldError{ID: w.ID, Owner: w.Lease.Owner, ExpiresAt: w.Lease.ExpiresAt}
 	}
 	if req.ExpectedVersion != 0 && req.ExpectedVersion != w.Version {
-		return &workset.ConflictError{ID: w.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, w.Version)}
+		return &workset.Error{ID: w.ID, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, w.Version)}
 	}
 	if req.ExpectedState != "" && req.ExpectedState != w.State {
-		return &workset.ConflictError{ID: w.ID, Reason: fmt.Sprintf("expected state %s, found %s", req.ExpectedState, w.State)}
+		return &workset.Error{ID: w.ID, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected state %s, found %s", req.ExpectedState, w.State)}
 	}
 	if !req.Force && !workset.CanTransition(w.State, req.To) {
 		return &workset.TransitionError{ID: w.ID, From: w.State, To: req.To}
@@ -194,10 +194,10 @@ func ValidateImport(req workset.ImportRequest) error {
 // CheckImportReplace reports ErrConflict unless cur is still what req expects.
 func CheckImportReplace(cur *workset.Workset, req workset.ImportRequest) error {
 	if req.ExpectedVersion != 0 && cur.Version != req.ExpectedVersion {
-		return &workset.ConflictError{ID: cur.ID, Reason: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
+		return &workset.Error{ID: cur.ID, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected version %d, found %d", req.ExpectedVersion, cur.Version)}
 	}
 	if req.ExpectedState != "" && cur.State != req.ExpectedState {
-		return &workset.ConflictError{ID: cur.ID, Reason: fmt.Sprintf("expected state %s, found %s", req.ExpectedState, cur.State)}
+		return &workset.Error{ID: cur.ID, Kind: workset.ErrConflict, Detail: fmt.Sprintf("expected state %s, found %s", req.ExpectedState, cur.State)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,9 +84,9 @@ func testTransitionConflicts(e *env) {
 	}
 	_, err = e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-c", To: workset.StateComplete, ExpectedVersion: w.Version - 1})
 	wantErr(e.t, err, workset.ErrConflict, "stale expected version")
-	var ce *workset.ConflictError
-	if !errors.As(err, &ce) || ce.ID != "ws-c" {
-		e.t.Errorf("want *ConflictError for ws-c, got %#v", err)
+	var ce *workset.Error
+	if !errors.As(err, &ce) || ce.ID != "ws-c" || ce.Kind != workset.ErrConflict || !strings.HasPrefix(err.Error(), "workset ws-c: conflict: expected version") {
+		e.t.Errorf("want a *workset.Error of kind ErrConflict for ws-c, got %#v", err)
 	}
 	e.transition(workset.TransitionRequest{ID: "ws-c", To: workset.StateComplete, ExpectedVersion: w.Version})
 }
