@@ -259,133 +259,184 @@ func (m *Migrator) compare(src, dst *workset.Workset) Difference {
 // reading the destination per batch, comparing, and acting on each difference
 // (act is nil for a dry run).
 func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference) (Outcome, error), emit func(Difference) error) (*Result, error) {
-	apply := act != nil
-	start := time.Now()
-	res := &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}
-	var mu sync.Mutex // guards res, emit and progress
-	lastProgress := start
-	report := func(final bool) {
-		if m.opts.OnProgress == nil || (!final && time.Since(lastProgress) < m.opts.ProgressEvery) {
-			return
-		}
-		lastProgress = time.Now()
-		p := Progress{Done: res.Seen, Total: m.opts.Total, Elapsed: time.Since(start)}
-		if s := p.Elapsed.Seconds(); s > 0 {
-			p.Rate = float64(p.Done) / s
-		}
-		if p.Total > p.Done && p.Rate > 0 {
-			p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-		}
-		m.opts.OnProgress(p)
-	}
-	record := func(d Difference) error {
-		mu.Lock()
-		defer mu.Unlock()
-		res.Seen++
-		res.Kinds[d.Kind]++
-		if apply {
-			res.Outcomes[d.outcome]++
-			if d.outcome == OutcomeFailed {
-				res.Errors = append(res.Errors, ItemError{WorksetID: d.WorksetID, Err: d.err.Error()})
-			}
-		}
-		report(false)
-		return emit(d)
-	}
-
-	var seenMu sync.Mutex
-	var seen map[string]bool
+	t := m.newTally(act != nil, emit)
+	var seen *idSet
 	if m.opts.DetectMissingInSource {
-		seen = make(map[string]bool)
+		seen = &idSet{ids: make(map[string]bool)}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan []*workset.Workset, m.opts.Concurrency)
 	g.Go(func() error {
 		defer close(batches)
-		batch := make([]*workset.Workset, 0, m.opts.BatchSize)
-		for w, err := range workset.Scan(gctx, m.src, workset.ListQuery{}) {
-			var mal *workset.MalformedError
-			if errors.As(err, &mal) {
-				d := Difference{WorksetID: mal.ID, Kind: UnreadableInSource, outcome: OutcomeFailed, err: mal}
-				if err := record(d); err != nil {
-					return err
-				}
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("migrate: reading the source: %w", err)
-			}
-			if seen != nil {
-				seenMu.Lock()
-				seen[w.ID] = true
-				seenMu.Unlock()
-			}
-			batch = append(batch, w)
-			if len(batch) == m.opts.BatchSize {
-				select {
-				case batches <- batch:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				batch = make([]*workset.Workset, 0, m.opts.BatchSize)
-			}
-		}
-		if len(batch) > 0 {
-			select {
-			case batches <- batch:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
+		return m.readSource(gctx, t, seen, batches)
 	})
 	for range m.opts.Concurrency {
-		g.Go(func() error {
-			for batch := range batches {
-				dsts, err := m.readDest(gctx, batch)
-				if err != nil {
-					return fmt.Errorf("migrate: reading the destination: %w", err)
-				}
-				for _, w := range batch {
-					d := m.compare(w, dsts[w.ID])
-					if apply {
-						d.outcome, d.err = act(gctx, d)
-					}
-					if err := record(d); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
+		g.Go(func() error { return m.compareBatches(gctx, t, act, batches) })
 	}
 	if err := g.Wait(); err != nil {
-		return res, err
+		return t.res, err
 	}
 	if seen != nil {
-		for w, err := range workset.Scan(ctx, m.dst, workset.ListQuery{}) {
-			if errors.Is(err, workset.ErrMalformed) {
-				continue // logged by the store; never deleted or written by a migration
+		if err := m.findMissingInSource(ctx, t, seen); err != nil {
+			return t.res, err
+		}
+	}
+	return t.finish(), nil
+}
+
+// tally counts what a run saw and did, reports progress and hands each
+// difference to the caller's emit, one at a time.
+type tally struct {
+	opts    *Options
+	apply   bool
+	emit    func(Difference) error
+	start   time.Time
+	mu      sync.Mutex // guards res, emit and progress
+	res     *Result
+	lastRep time.Time
+}
+
+func (m *Migrator) newTally(apply bool, emit func(Difference) error) *tally {
+	now := time.Now()
+	return &tally{opts: &m.opts, apply: apply, emit: emit, start: now, lastRep: now,
+		res: &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}}
+}
+
+// record counts d (and its outcome, when applying) and emits it.
+func (t *tally) record(d Difference) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.res.Seen++
+	t.res.Kinds[d.Kind]++
+	if t.apply {
+		t.res.Outcomes[d.outcome]++
+		if d.outcome == OutcomeFailed {
+			t.res.Errors = append(t.res.Errors, ItemError{WorksetID: d.WorksetID, Err: d.err.Error()})
+		}
+	}
+	t.report(false)
+	return t.emit(d)
+}
+
+// report calls OnProgress at most every ProgressEvery (and always when final).
+// The caller holds t.mu.
+func (t *tally) report(final bool) {
+	if t.opts.OnProgress == nil || (!final && time.Since(t.lastRep) < t.opts.ProgressEvery) {
+		return
+	}
+	t.lastRep = time.Now()
+	p := Progress{Done: t.res.Seen, Total: t.opts.Total, Elapsed: time.Since(t.start)}
+	if s := p.Elapsed.Seconds(); s > 0 {
+		p.Rate = float64(p.Done) / s
+	}
+	if p.Total > p.Done && p.Rate > 0 {
+		p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
+	}
+	t.opts.OnProgress(p)
+}
+
+// finish stamps the elapsed time and reports the final progress.
+func (t *tally) finish() *Result {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.res.Elapsed = time.Since(t.start)
+	t.report(true)
+	if !t.apply {
+		t.res.Outcomes = nil
+	}
+	return t.res
+}
+
+// idSet is the set of source IDs seen, for DetectMissingInSource.
+type idSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (s *idSet) add(id string) {
+	s.mu.Lock()
+	s.ids[id] = true
+	s.mu.Unlock()
+}
+
+// readSource scans the source in one pass and sends it on in batches. A record
+// that cannot be read is recorded as UnreadableInSource and the scan goes on.
+func (m *Migrator) readSource(ctx context.Context, t *tally, seen *idSet, batches chan<- []*workset.Workset) error {
+	send := func(b []*workset.Workset) error {
+		select {
+		case batches <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	batch := make([]*workset.Workset, 0, m.opts.BatchSize)
+	for w, err := range workset.Scan(ctx, m.src, workset.ListQuery{}) {
+		var mal *workset.MalformedError
+		if errors.As(err, &mal) {
+			if err := t.record(Difference{WorksetID: mal.ID, Kind: UnreadableInSource, outcome: OutcomeFailed, err: mal}); err != nil {
+				return err
 			}
-			if err != nil {
-				return res, fmt.Errorf("migrate: reading the destination: %w", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: reading the source: %w", err)
+		}
+		if seen != nil {
+			seen.add(w.ID)
+		}
+		batch = append(batch, w)
+		if len(batch) == m.opts.BatchSize {
+			if err := send(batch); err != nil {
+				return err
 			}
-			if !seen[w.ID] {
-				d := Difference{WorksetID: w.ID, Kind: MissingInSource, DestState: w.State, DestVersion: w.Version, outcome: OutcomeSkipped}
-				if err := record(d); err != nil {
-					return res, err
-				}
+			batch = make([]*workset.Workset, 0, m.opts.BatchSize)
+		}
+	}
+	if len(batch) > 0 {
+		return send(batch)
+	}
+	return nil
+}
+
+// compareBatches reads the destination records of each batch, compares, and
+// (when applying) acts on every difference.
+func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), batches <-chan []*workset.Workset) error {
+	for batch := range batches {
+		dsts, err := m.readDest(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("migrate: reading the destination: %w", err)
+		}
+		for _, w := range batch {
+			d := m.compare(w, dsts[w.ID])
+			if act != nil {
+				d.outcome, d.err = act(ctx, d)
+			}
+			if err := t.record(d); err != nil {
+				return err
 			}
 		}
 	}
-	mu.Lock()
-	res.Elapsed = time.Since(start)
-	report(true)
-	mu.Unlock()
-	if !apply {
-		res.Outcomes = nil
+	return nil
+}
+
+// findMissingInSource records the destination records the source never showed.
+func (m *Migrator) findMissingInSource(ctx context.Context, t *tally, seen *idSet) error {
+	for w, err := range workset.Scan(ctx, m.dst, workset.ListQuery{}) {
+		if errors.Is(err, workset.ErrMalformed) {
+			continue // logged by the store; never deleted or written by a migration
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: reading the destination: %w", err)
+		}
+		if !seen.ids[w.ID] {
+			d := Difference{WorksetID: w.ID, Kind: MissingInSource, DestState: w.State, DestVersion: w.Version, outcome: OutcomeSkipped}
+			if err := t.record(d); err != nil {
+				return err
+			}
+		}
 	}
-	return res, nil
+	return nil
 }
 
 // readDest reads the destination records of a batch (absent IDs are missing).

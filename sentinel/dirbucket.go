@@ -86,6 +86,8 @@ func (b *DirBucket) List(ctx context.Context, in ListInput) (*ListOutput, error)
 	}
 }
 
+// list is one listing attempt: walk the keys of the page, then read their
+// bodies for the ETags. vanished reports a file removed in between.
 func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, error) {
 	max := in.MaxKeys
 	if max <= 0 || max > 1000 {
@@ -95,7 +97,26 @@ func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, 
 	if in.ContinuationToken != "" {
 		after = in.ContinuationToken
 	}
-	// Walk from the deepest directory that contains the whole prefix.
+	keys, vanished, err := b.walkKeys(ctx, in, after)
+	if err != nil {
+		return nil, false, fmt.Errorf("sentinel: listing %s in %s: %w", in.Prefix, b.root, err)
+	}
+	slices.SortFunc(keys, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	out := &ListOutput{}
+	if len(keys) > max {
+		keys = keys[:max]
+		out.NextContinuationToken = keys[max-1].Key
+	}
+	if b.fillETags(out, keys) {
+		vanished = true
+	}
+	return out, vanished, nil
+}
+
+// walkKeys collects the keys under in.Prefix after after (common prefixes as
+// objects of Size -1 when in.Delimiter is set), walking from the deepest
+// directory that contains the whole prefix.
+func (b *DirBucket) walkKeys(ctx context.Context, in ListInput, after string) (keys []Object, vanished bool, err error) {
 	dir := in.Prefix
 	if i := strings.LastIndex(dir, "/"); i >= 0 {
 		dir = dir[:i]
@@ -103,11 +124,8 @@ func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, 
 		dir = ""
 	}
 	start := filepath.Join(b.root, filepath.FromSlash(dir))
-	out := &ListOutput{}
-	var keys []Object
-	vanished := false
 	seenPrefix := map[string]bool{}
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -149,14 +167,12 @@ func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, 
 		keys = append(keys, Object{Key: key, Size: info.Size(), LastModified: info.ModTime().UTC()})
 		return nil
 	})
-	if err != nil {
-		return nil, false, fmt.Errorf("sentinel: listing %s in %s: %w", in.Prefix, b.root, err)
-	}
-	slices.SortFunc(keys, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
-	if len(keys) > max {
-		keys = keys[:max]
-		out.NextContinuationToken = keys[max-1].Key
-	}
+	return keys, vanished, err
+}
+
+// fillETags reads each object's body for its ETag and adds it (or the common
+// prefix) to out. It reports whether a file vanished before it was read.
+func (b *DirBucket) fillETags(out *ListOutput, keys []Object) (vanished bool) {
 	for _, o := range keys {
 		if o.Size == -1 {
 			out.CommonPrefixes = append(out.CommonPrefixes, o.Key)
@@ -170,7 +186,7 @@ func (b *DirBucket) list(ctx context.Context, in ListInput) (*ListOutput, bool, 
 		o.ETag = etagOf(body)
 		out.Objects = append(out.Objects, o)
 	}
-	return out, vanished, nil
+	return vanished
 }
 
 // Get implements Bucket.

@@ -86,31 +86,55 @@ func (s *Store) wroteOp(ctx context.Context, obj Object, key string) bool {
 	return err == nil && ParseBody(data).Op == key
 }
 
-// move performs an accepted transition: claim, write the target, remove the
-// sentinels that mask it.
+// move performs an accepted transition in its steps: claim, write the target,
+// write the legacy marker, remove the sentinels that mask the target.
 func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.TransitionRequest) error {
-	now := s.now()
-	etags := make(map[workset.State]string, len(snap.sentinels))
+	mv := &mover{s: s, snap: snap, v: v, req: req, now: s.now(), etags: make(map[workset.State]string, len(snap.sentinels))}
 	for st, o := range snap.sentinels {
-		etags[st] = o.ETag
+		mv.etags[st] = o.ETag
 	}
-	lockBody := func() Body {
-		if snap.lock != nil && !snap.lock.Legacy {
-			return *snap.lock
+	for _, step := range []func(context.Context) error{mv.claim, mv.writeTarget, mv.writeLegacyMarker, mv.removeMasking} {
+		if err := step(ctx); err != nil {
+			return err
 		}
-		return Body{}
 	}
+	s.opts.Logger.DebugContext(ctx, "transition", "workset", req.ID, "from", v.w.State, "to", req.To, "forced", req.Force)
+	return nil
+}
 
-	// 1. Claim: compare-and-swap the object every concurrent writer must change.
+// mover is one transition in progress: what was read, and the ETags of the
+// sentinels as this transition last wrote or read them.
+type mover struct {
+	s     *Store
+	snap  *snapshot
+	v     view
+	req   workset.TransitionRequest
+	now   time.Time
+	etags map[workset.State]string
+}
+
+// lockBody is the current lease's body (empty when the lock object is a
+// legacy monitor's or absent).
+func (mv *mover) lockBody() Body {
+	if mv.snap.lock != nil && !mv.snap.lock.Legacy {
+		return *mv.snap.lock
+	}
+	return Body{}
+}
+
+// claim compare-and-swaps the object every concurrent writer must change: the
+// lock object under a lease, else the deciding sentinel.
+func (mv *mover) claim(ctx context.Context) error {
+	s, req, v, now := mv.s, mv.req, &mv.v, mv.now
 	switch {
 	case req.Lease != nil:
-		b := lockBody()
+		b := mv.lockBody()
 		b.Next, b.At = string(req.To), now
-		etag, err := s.swap(ctx, req.ID, workset.StateLocked, b, etags[workset.StateLocked])
+		etag, err := s.swap(ctx, req.ID, workset.StateLocked, b, mv.etags[workset.StateLocked])
 		if err != nil {
 			return s.refusal(err, req.ID, workset.ErrLeaseLost, "lease changed while writing")
 		}
-		etags[workset.StateLocked] = etag
+		mv.etags[workset.StateLocked] = etag
 	case v.top == "":
 		// The state comes from the no-sentinel policy: make it explicit.
 		b, _ := Body{State: string(v.w.State), At: now, Next: string(req.To)}.encode()
@@ -118,7 +142,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		if err != nil {
 			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
 		}
-		etags[v.w.State] = etag
+		mv.etags[v.w.State] = etag
 		v.counts = append(v.counts, v.w.State)
 		v.top = v.w.State
 	default:
@@ -127,76 +151,90 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 		// this read, a writer listing between that claim and its target write
 		// could claim on top of it, and both would succeed.)
 		if v.top != workset.StateLocked {
-			etag, err := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now, req.IdempotencyKey)
+			etag, err := s.checkClaim(ctx, req.ID, v.top, mv.snap.sentinels[v.top], now, req.IdempotencyKey)
 			if err != nil {
 				return err
 			}
-			etags[v.top] = etag
+			mv.etags[v.top] = etag
 		}
 		b := Body{State: string(v.top), At: now, Next: string(req.To), Op: req.IdempotencyKey}
 		if v.top == workset.StateLocked {
-			b = lockBody()
+			b = mv.lockBody()
 			b.Locked, b.Next, b.At = true, string(req.To), now
 		}
-		etag, err := s.swap(ctx, req.ID, v.top, b, etags[v.top])
+		etag, err := s.swap(ctx, req.ID, v.top, b, mv.etags[v.top])
 		if errors.Is(err, ErrPreconditionFailed) && req.IdempotencyKey != "" && v.top != workset.StateLocked {
 			// An earlier attempt of this very request may have landed its claim
 			// after this one read the sentinel: if so, claim again over it.
-			if fresh, cerr := s.checkClaim(ctx, req.ID, v.top, snap.sentinels[v.top], now, req.IdempotencyKey); cerr == nil {
+			if fresh, cerr := s.checkClaim(ctx, req.ID, v.top, mv.snap.sentinels[v.top], now, req.IdempotencyKey); cerr == nil {
 				etag, err = s.swap(ctx, req.ID, v.top, b, fresh)
 			}
 		}
 		if err != nil {
 			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
 		}
-		etags[v.top] = etag
+		mv.etags[v.top] = etag
 	}
+	return nil
+}
 
-	// 2. Write the target sentinel.
+// writeTarget writes the target sentinel with the transition's details.
+func (mv *mover) writeTarget(ctx context.Context) error {
+	s, req, now := mv.s, mv.req, mv.now
 	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory),
 		FailedStep: req.FailedStep, Op: req.IdempotencyKey}
 	if req.Retry != nil {
 		target.RetryCount, target.RetryAfter = req.Retry.Count, storekit.TruncateTime(req.Retry.After)
-	} else if slices.Contains(recordStates, req.To) && snap.record != nil {
+	} else if slices.Contains(recordStates, req.To) && mv.snap.record != nil {
 		// A move without a retry record keeps the count so far (error after retrying, say).
-		target.RetryCount = snap.record.RetryCount
+		target.RetryCount = mv.snap.record.RetryCount
 	}
 	if req.To == workset.StateLocked {
-		if b := lockBody(); b.Owner != "" {
+		if b := mv.lockBody(); b.Owner != "" {
 			b.Locked, b.Next, b.At = true, "", now
 			target = b
 		} else {
 			target.Locked = true
 		}
 	}
-	if etag, ok := etags[req.To]; ok {
+	if etag, ok := mv.etags[req.To]; ok {
 		if _, err := s.swap(ctx, req.ID, req.To, target, etag); err != nil {
 			return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel changed concurrently")
 		}
-	} else {
-		data, nonce := target.encode()
-		key := s.key(req.ID, req.To)
-		if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce, req.IdempotencyKey)) {
-			return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel appeared concurrently")
-		}
+		return nil
 	}
-
-	// 2b. The legacy marker of a state legacy readers do not know.
-	if m, ok := s.opts.Naming.LegacyMarkers[req.To]; ok && !slices.Contains(v.counts, m) {
-		data, _ := Body{State: string(m), At: now, Reason: "legacy marker for " + string(req.To)}.encode()
-		if _, err := s.bucket.Create(ctx, s.key(req.ID, m), data); err != nil && !errors.Is(err, ErrPreconditionFailed) {
-			return err
-		}
+	data, nonce := target.encode()
+	key := s.key(req.ID, req.To)
+	if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce, req.IdempotencyKey)) {
+		return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel appeared concurrently")
 	}
+	return nil
+}
 
-	// 3. Remove the sentinels above the target, lowest first (the old deciding
-	// sentinel last). Those below it stay, as legacy writers leave them (a
-	// legacy monitor's --attempt-restart needs daylily.ready under
-	// daylily.error); only a lock object marking the locked state below the
-	// target is unmarked, since it is also the lease.
+// writeLegacyMarker makes sure the marker of a state legacy readers do not
+// know exists (see Naming.LegacyMarkers).
+func (mv *mover) writeLegacyMarker(ctx context.Context) error {
+	m, ok := mv.s.opts.Naming.LegacyMarkers[mv.req.To]
+	if !ok || slices.Contains(mv.v.counts, m) {
+		return nil
+	}
+	data, _ := Body{State: string(m), At: mv.now, Reason: "legacy marker for " + string(mv.req.To)}.encode()
+	if _, err := mv.s.bucket.Create(ctx, mv.s.key(mv.req.ID, m), data); err != nil && !errors.Is(err, ErrPreconditionFailed) {
+		return err
+	}
+	return nil
+}
+
+// removeMasking removes the sentinels above the target, lowest first (the old
+// deciding sentinel last). Those below it stay, as legacy writers leave them
+// (a legacy monitor's --attempt-restart needs daylily.ready under
+// daylily.error); only a lock object marking the locked state below the
+// target is unmarked, since it is also the lease.
+func (mv *mover) removeMasking(ctx context.Context) error {
+	s, req := mv.s, mv.req
 	rank := s.opts.Naming.rank
 	var above, below []workset.State
-	for _, st := range v.counts {
+	for _, st := range mv.v.counts {
 		switch {
 		case st == req.To:
 		case rank(st) < rank(req.To):
@@ -207,7 +245,7 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 	}
 	slices.SortFunc(above, func(a, b workset.State) int { return rank(b) - rank(a) })
 	for _, st := range append(above, below...) {
-		if err := s.unmark(ctx, req.ID, st, etags[st], lockBody()); err != nil {
+		if err := s.unmark(ctx, req.ID, st, mv.etags[st], mv.lockBody()); err != nil {
 			if errors.Is(err, ErrPreconditionFailed) {
 				s.opts.Logger.WarnContext(ctx, "sentinel changed concurrently; left in place", "workset", req.ID, "state", st)
 				continue
@@ -215,7 +253,6 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 			return err
 		}
 	}
-	s.opts.Logger.DebugContext(ctx, "transition", "workset", req.ID, "from", v.w.State, "to", req.To, "forced", req.Force)
 	return nil
 }
 

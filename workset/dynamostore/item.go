@@ -82,151 +82,177 @@ type item = map[string]types.AttributeValue
 // as it could be: a write that already applied still returns what it wrote, and
 // a list skips the record. Only an item without a string workset_id returns nil.
 func decode(it item) (*workset.Workset, raw, error) {
-	var r raw
-	w := &workset.Workset{}
 	id, err := str(it, attrID)
 	if err != nil || id == "" {
-		return nil, r, &workset.MalformedError{ID: "?", Attribute: attrID, Detail: "missing or not a string"}
+		return nil, raw{}, &workset.MalformedError{ID: "?", Attribute: attrID, Detail: "missing or not a string"}
 	}
-	w.ID = id
-	var bad *workset.MalformedError
-	fail := func(attr string, err error) {
-		if bad == nil {
-			bad = &workset.MalformedError{ID: id, Attribute: attr, Detail: err.Error()}
-		}
+	d := &decoder{it: it, w: &workset.Workset{ID: id}}
+	d.stateAndPriority()
+	d.fields()
+	d.times()
+	d.documents()
+	d.lease()
+	d.extraAttributes()
+	if d.bad != nil {
+		return d.w, d.r, d.bad
 	}
-	s, err := str(it, attrState)
+	return d.w, d.r, nil
+}
+
+// decoder reads one item into a Workset, step by step, keeping the first
+// attribute it cannot interpret.
+type decoder struct {
+	it  item
+	w   *workset.Workset
+	r   raw
+	bad *workset.MalformedError
+}
+
+func (d *decoder) fail(attr string, err error) {
+	if d.bad == nil {
+		d.bad = &workset.MalformedError{ID: d.w.ID, Attribute: attr, Detail: err.Error()}
+	}
+}
+
+// str is the string attribute name ("" when absent or malformed).
+func (d *decoder) str(name string) string {
+	v, err := str(d.it, name)
+	if err != nil {
+		d.fail(name, err)
+	}
+	return v
+}
+
+// time is the timestamp attribute name (zero when absent or malformed).
+func (d *decoder) time(name string) time.Time {
+	v := d.str(name)
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := storekit.ParseTime(v)
+	if err != nil {
+		d.fail(name, err)
+	}
+	return t
+}
+
+// num is the numeric attribute name and whether it is present.
+func (d *decoder) num(name string) (int64, bool) {
+	n, ok, err := num(d.it, name)
+	if err != nil {
+		d.fail(name, err)
+	}
+	return n, ok
+}
+
+func (d *decoder) stateAndPriority() {
+	s, err := str(d.it, attrState)
 	switch {
 	case err != nil:
-		fail(attrState, err)
+		d.fail(attrState, err)
 	case s == "":
-		fail(attrState, errors.New("missing or empty"))
+		d.fail(attrState, errors.New("missing or empty"))
 	default:
-		w.State = storekit.ReadState(s)
+		d.w.State = storekit.ReadState(s)
 	}
-	w.Priority = workset.PriorityNormal
-	if p, err := str(it, attrPriority); err != nil {
-		fail(attrPriority, err)
-	} else if p != "" {
-		if w.Priority, err = workset.ParsePriority(p); err != nil {
-			w.Priority = workset.PriorityNormal
-			fail(attrPriority, err)
-		}
-	}
-	for name, dst := range map[string]*string{attrBucket: &w.Bucket, attrPrefix: &w.Prefix, attrErrorDetails: &w.ErrorDetails,
-		attrClusterName: &w.ClusterName, attrFailedStep: &w.FailedStep} {
-		if *dst, err = str(it, name); err != nil {
-			fail(name, err)
-		}
-	}
-	if v, err := str(it, attrRetryAfter); err != nil {
-		fail(attrRetryAfter, err)
-	} else if v != "" {
-		if w.RetryAfter, err = storekit.ParseTime(v); err != nil {
-			fail(attrRetryAfter, err)
-		}
-	}
-	for name, dst := range map[string]*int{attrRetryCount: &w.RetryCount, attrMaxRetries: &w.MaxRetries} {
-		n, _, err := num(it, name)
+	d.w.Priority = workset.PriorityNormal
+	if p := d.str(attrPriority); p != "" {
+		pr, err := workset.ParsePriority(p)
 		if err != nil {
-			fail(name, err)
+			d.fail(attrPriority, err)
+			return
 		}
-		*dst = int(n)
+		d.w.Priority = pr
 	}
-	if c, err := str(it, attrErrorCategory); err != nil {
-		fail(attrErrorCategory, err)
-	} else if c != "" {
+}
+
+// fields reads the plain string and number attributes.
+func (d *decoder) fields() {
+	w := d.w
+	w.Bucket, w.Prefix = d.str(attrBucket), d.str(attrPrefix)
+	w.ErrorDetails, w.ClusterName, w.FailedStep = d.str(attrErrorDetails), d.str(attrClusterName), d.str(attrFailedStep)
+	if c := d.str(attrErrorCategory); c != "" {
 		w.ErrorCategory = workset.ErrorCategory(c)
 	}
-	for _, f := range []struct {
-		name string
-		dst  *time.Time
-	}{{attrCreatedAt, &w.CreatedAt}, {attrUpdatedAt, &w.UpdatedAt}} {
-		v, err := str(it, f.name)
-		if err != nil {
-			fail(f.name, err)
-			continue
-		}
-		if f.name == attrUpdatedAt {
-			if sv, ok := it[f.name].(*types.AttributeValueMemberS); ok {
-				r.updatedAt = &sv.Value
-			}
-		}
-		if v != "" {
-			if *f.dst, err = storekit.ParseTime(v); err != nil {
-				fail(f.name, err)
-			}
+	w.RetryAfter = d.time(attrRetryAfter)
+	n, _ := d.num(attrRetryCount)
+	w.RetryCount = int(n)
+	n, _ = d.num(attrMaxRetries)
+	w.MaxRetries = int(n)
+	w.Version, d.r.hasVersion = d.num(attrVersion)
+	w.FencingToken, _ = d.num(attrLeaseToken)
+	d.r.lastOp, _ = str(d.it, attrLastOp)
+}
+
+// times reads created_at and updated_at, keeping updated_at's exact string
+// for the conditions of later writes.
+func (d *decoder) times() {
+	d.w.CreatedAt = d.time(attrCreatedAt)
+	d.w.UpdatedAt = d.time(attrUpdatedAt)
+	if sv, ok := d.it[attrUpdatedAt].(*types.AttributeValueMemberS); ok {
+		d.r.updatedAt = &sv.Value
+	}
+}
+
+// documents reads metadata, metrics and the history.
+func (d *decoder) documents() {
+	if v, ok := d.it[attrMetadata]; ok {
+		if err := unmarshalMap(v, &d.w.Metadata); err != nil {
+			d.fail(attrMetadata, err)
 		}
 	}
-	if v, ok := it[attrMetadata]; ok {
-		if err := unmarshalMap(v, &w.Metadata); err != nil {
-			fail(attrMetadata, err)
+	if v, ok := d.it[attrMetrics]; ok {
+		if err := unmarshalMap(v, &d.w.Metrics); err != nil {
+			d.fail(attrMetrics, err)
 		}
 	}
-	if v, ok := it[attrMetrics]; ok {
-		if err := unmarshalMap(v, &w.Metrics); err != nil {
-			fail(attrMetrics, err)
+	if v, ok := d.it[attrHistory]; ok {
+		var err error
+		if d.w.History, err = decodeHistory(v); err != nil {
+			d.fail(attrHistory, err)
 		}
 	}
-	if v, ok := it[attrHistory]; ok {
-		if w.History, err = decodeHistory(v); err != nil {
-			fail(attrHistory, err)
-		}
+}
+
+// lease reads the deployed lock attributes, and the SDK's fencing token
+// while the lock is still the SDK's own (isOurs).
+func (d *decoder) lease() {
+	owner := d.str(attrLockOwner)
+	if owner == "" {
+		return
 	}
-	if w.Version, r.hasVersion, err = num(it, attrVersion); err != nil {
-		fail(attrVersion, err)
+	l := &workset.Lease{WorksetID: d.w.ID, Owner: owner, Token: d.w.FencingToken}
+	l.AcquiredAt = d.time(attrLockAcquiredAt)
+	if v := d.str(attrLockExpiresAt); v != "" {
+		d.r.lockExpiresAt = &v
+		// The deployed code counts an unparsable expiry as stale; so does this
+		// read (the lock is reported, and can be taken over).
+		l.ExpiresAt = d.time(attrLockExpiresAt)
+	} else if !l.AcquiredAt.IsZero() {
+		l.ExpiresAt = l.AcquiredAt.Add(deployedLockTimeout)
 	}
-	if w.FencingToken, _, err = num(it, attrLeaseToken); err != nil {
-		fail(attrLeaseToken, err)
+	if !isOurs(d.it) {
+		l.Token = 0 // a lock written by another tool carries no fencing token
 	}
-	r.lastOp, _ = str(it, attrLastOp)
-	if owner, err := str(it, attrLockOwner); err != nil {
-		fail(attrLockOwner, err)
-	} else if owner != "" {
-		l := &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken}
-		if v, err := str(it, attrLockAcquiredAt); err != nil {
-			fail(attrLockAcquiredAt, err)
-		} else if v != "" {
-			if l.AcquiredAt, err = storekit.ParseTime(v); err != nil {
-				fail(attrLockAcquiredAt, err)
-			}
-		}
-		if v, err := str(it, attrLockExpiresAt); err != nil {
-			fail(attrLockExpiresAt, err)
-		} else if v != "" {
-			r.lockExpiresAt = &v
-			if l.ExpiresAt, err = storekit.ParseTime(v); err != nil {
-				// The deployed code counts an unparsable expiry as stale; so does
-				// this read (the lock is reported, and can be taken over).
-				l.ExpiresAt = time.Time{}
-				fail(attrLockExpiresAt, err)
-			}
-		} else if !l.AcquiredAt.IsZero() {
-			l.ExpiresAt = l.AcquiredAt.Add(deployedLockTimeout)
-		}
-		if !isOurs(it) {
-			l.Token = 0 // a lock written by another tool carries no fencing token
-		}
-		w.Lease = l
-	}
-	for k, v := range it {
+	d.w.Lease = l
+}
+
+// extraAttributes keeps every attribute the SDK does not model.
+func (d *decoder) extraAttributes() {
+	for k, v := range d.it {
 		if storekit.IsModeledAttribute(k) {
 			continue
 		}
 		var x any
 		if err := attributevalue.Unmarshal(v, &x); err != nil {
-			fail(k, err)
+			d.fail(k, err)
 			continue
 		}
-		if w.Attributes == nil {
-			w.Attributes = make(map[string]any)
+		if d.w.Attributes == nil {
+			d.w.Attributes = make(map[string]any)
 		}
-		w.Attributes[k] = x
+		d.w.Attributes[k] = x
 	}
-	if bad != nil {
-		return w, r, bad
-	}
-	return w, r, nil
 }
 
 // isOurs reports whether the lock on it is this SDK's lease: the SDK's numeric
