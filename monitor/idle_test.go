@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +134,79 @@ func TestOldestFirstClaimsInRegistrationOrder(t *testing.T) {
 	want := append([]string{"ws-z-urgent"}, order...)
 	if fmt.Sprint(claimed) != fmt.Sprint(want) {
 		t.Errorf("claim order %v, want %v", claimed, want)
+	}
+}
+
+// listCounter counts the list requests a monitor makes.
+type listCounter struct {
+	workset.StateStore
+	lists atomic.Int64
+}
+
+func (c *listCounter) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+	c.lists.Add(1)
+	return c.StateStore.List(ctx, q)
+}
+
+// An idle monitor backs off: over one second of an empty queue, polling every
+// 5ms without the backoff would list about 400 times; doubling up to 80ms
+// lists a few dozen times at most (a slow machine only lists less).
+func TestIdleMonitorBacksOff(t *testing.T) {
+	t.Parallel()
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &listCounter{StateStore: mem}
+	m, err := monitor.New(s, func(context.Context, *workset.Workset) error { return nil }, fast, func(o *monitor.Options) {
+		o.PollInterval, o.MaxPollInterval, o.OrphanAfter = 5*time.Millisecond, 80*time.Millisecond, -1
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.lists.Load(); n > 60 {
+		t.Errorf("an idle monitor listed %d times in 1s; with the backoff it lists at most ~%d", n, 2*(4+12))
+	}
+}
+
+// Wake ends an idle monitor's pause: one that would next poll in an hour
+// claims a workset registered after Wake at once.
+func TestWakeEndsThePause(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := make(chan string, 1)
+	m, err := monitor.New(s, func(_ context.Context, w *workset.Workset) error { claimed <- w.ID; return nil }, fast, func(o *monitor.Options) {
+		o.PollInterval, o.MaxPollInterval = time.Hour, time.Hour
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // the first, empty poll; then an hour's pause
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "ws-late"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Wake()
+	select {
+	case id := <-claimed:
+		if id != "ws-late" {
+			t.Errorf("claimed %s", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Wake did not end the pause")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -81,8 +81,12 @@ type Options struct {
 	// Concurrency bounds the worksets processed at once (default 4).
 	Concurrency int
 	// PollInterval is the pause between polls when there is nothing to claim
-	// (default 5s).
-	PollInterval time.Duration
+	// (default 5s). While the queue stays empty the pause doubles after each
+	// empty poll, up to MaxPollInterval (default 8×PollInterval); the first
+	// poll that finds work, or a call to Wake, brings it back. An idle monitor
+	// makes two list requests a poll, so at the defaults about 3 a minute once
+	// backed off (24 without the backoff), plus the orphan sweep's.
+	PollInterval, MaxPollInterval time.Duration
 	// LeaseTTL is the lease duration (default 5m); leases are renewed every
 	// RenewEvery (default LeaseTTL/3).
 	LeaseTTL, RenewEvery time.Duration
@@ -164,6 +168,13 @@ type Monitor struct {
 	// nor retried without limit. It is this monitor's memory only.
 	mu       sync.Mutex
 	failures map[string]localRetry
+
+	wake chan struct{} // see Wake
+	// nextRetry is the earliest retry time, still to come, that the last
+	// poll saw: an idle monitor does not sleep past it.
+	nextRetry time.Time
+	// refused is set by a poll whose claim another monitor beat.
+	refused bool
 }
 
 type localRetry struct {
@@ -182,6 +193,9 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 	if o.RenewEvery == 0 {
 		o.RenewEvery = o.LeaseTTL / 3
 	}
+	if o.MaxPollInterval == 0 {
+		o.MaxPollInterval = 8 * o.PollInterval
+	}
 	if o.OrphanAfter == 0 {
 		o.OrphanAfter = 2 * o.LeaseTTL
 	}
@@ -192,6 +206,8 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 		return nil, fmt.Errorf("%w: monitor: empty Owner", workset.ErrInvalidInput)
 	case o.Concurrency < 1 || o.PollInterval <= 0 || o.LeaseTTL <= 0 || o.RenewEvery <= 0 || o.RenewEvery >= o.LeaseTTL:
 		return nil, fmt.Errorf("%w: monitor: need Concurrency ≥ 1, positive PollInterval and LeaseTTL, and 0 < RenewEvery < LeaseTTL", workset.ErrInvalidInput)
+	case o.MaxPollInterval < o.PollInterval:
+		return nil, fmt.Errorf("%w: monitor: MaxPollInterval %v is below PollInterval %v", workset.ErrInvalidInput, o.MaxPollInterval, o.PollInterval)
 	case o.Clock == nil || o.Backoff == nil:
 		return nil, fmt.Errorf("%w: monitor: nil Clock or Backoff", workset.ErrInvalidInput)
 	}
@@ -201,7 +217,18 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 	if o.Observer == nil {
 		o.Observer = observe.Func(func(context.Context, observe.Event) {})
 	}
-	return &Monitor{store: store, handler: handler, opts: o}, nil
+	return &Monitor{store: store, handler: handler, opts: o, wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake cuts the monitor's current pause short, so that it polls at once and
+// its pause starts again from PollInterval: call it when you learn that work
+// was queued (a registration in the same process, a notification). It never
+// blocks.
+func (m *Monitor) Wake() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Owner returns the monitor's lease owner id.
@@ -226,9 +253,11 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var failingSince time.Time
+	idle := m.opts.PollInterval // the pause after an empty poll; doubles while the queue stays empty
+	refusedPolls := 0           // polls in a row whose only claim attempt was refused
 	for {
 		running := len(slots)
-		claimed, err := m.poll(ctx, slots, done, &wg)
+		claimed, seen, err := m.poll(ctx, slots, done, &wg)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			m.opts.Logger.WarnContext(ctx, "monitor: polling the queue failed", "err", err)
@@ -244,51 +273,78 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 			}
 		}
 		wait := m.opts.PollInterval
+		if claimed > 0 || !m.refused {
+			refusedPolls = 0
+		} else {
+			refusedPolls++
+		}
 		switch {
-		case claimed > 0 && len(slots) < cap(slots):
-			wait = 0 // more may be waiting
+		case (claimed > 0 || (m.refused && refusedPolls <= 3)) && len(slots) < cap(slots):
+			wait = 0 // more may be waiting (a few refused polls in a row at most: then pause)
 		case untilIdle && running > 0 && len(slots) == 0:
 			wait = 0 // the last handler just finished: check for idle now
 		case untilIdle && m.retryCursor != "":
 			wait = 0 // finish the pass over the retrying worksets
+		case err == nil && seen == 0 && len(slots) == 0:
+			wait, idle = idle, min(2*idle, m.opts.MaxPollInterval) // nothing queued, nothing running: back off
+			if !m.nextRetry.IsZero() {
+				wait = max(min(wait, m.nextRetry.Sub(m.opts.Clock.Now())), m.opts.PollInterval)
+			}
+		}
+		if seen > 0 || len(slots) > 0 {
+			idle = m.opts.PollInterval
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-done:
+		case <-m.wake:
+			idle = m.opts.PollInterval
 		case <-time.After(wait):
 		}
 	}
 }
 
+// claimWindow is how many ready worksets a poll reads at least: claiming at
+// random among them (within a priority) keeps monitors that poll at once from
+// racing for the same few at the head of the queue. A claim another monitor
+// beat ends the poll, and the next one starts at once from a fresh listing
+// (a stale one only leads to more refusals: BENCHMARKS.md, contention).
+const claimWindow = 64
+
 // poll claims up to the free slots' worth of worksets: ready ones in
 // priority order, then retrying ones whose time has come (one page of the
 // retrying worksets per poll, in turn). It costs two list requests plus one
-// acquisition per claim attempt.
-func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (int, error) {
+// claim (workset.Claim: one write on DynamoDB) per attempt.
+func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (claimed, seen int, err error) {
 	free := cap(slots) - len(slots)
+	m.refused = false
 	if free == 0 || ctx.Err() != nil {
-		return 0, nil
+		return 0, 0, nil
 	}
 	var candidates []*workset.Workset
-	limit := 2 * free
+	limit := max(2*free, claimWindow)
 	if m.opts.Order == OldestFirst {
 		limit = workset.MaxPageSize // the store's order within a priority is its own: read the window, then sort
 	}
 	page, err := m.store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: limit})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	candidates = append(candidates, page.Worksets...)
 	retrying, err := m.store.List(ctx, workset.ListQuery{State: workset.StateRetrying, Limit: 100, Cursor: m.retryCursor})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	m.retryCursor = retrying.Cursor // "" at the end: start over next time
 	now := m.opts.Clock.Now()
+	m.nextRetry = time.Time{}
 	for _, w := range retrying.Worksets {
-		if !w.RetryAfter.After(now) && !m.heldBack(w.ID, now) {
+		switch {
+		case !w.RetryAfter.After(now) && !m.heldBack(w.ID, now):
 			candidates = append(candidates, w)
+		case w.RetryAfter.After(now) && (m.nextRetry.IsZero() || w.RetryAfter.Before(m.nextRetry)):
+			m.nextRetry = w.RetryAfter
 		}
 	}
 	m.sweepOrphans(ctx, now)
@@ -297,7 +353,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 	} else {
 		spread(candidates)
 	}
-	claimed := 0
+	seen = len(candidates)
 	for _, w := range candidates {
 		if len(slots) == cap(slots) || ctx.Err() != nil {
 			break
@@ -305,12 +361,16 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		if w.Lease != nil && !w.Lease.Expired(m.opts.Clock.Now(), 0) {
 			continue // someone is on it
 		}
-		lease, err := m.store.AcquireLease(ctx, w.ID, m.opts.Owner, m.opts.LeaseTTL)
+		cw, err := workset.Claim(ctx, m.store, workset.ClaimRequest{ID: w.ID, Owner: m.opts.Owner, TTL: m.opts.LeaseTTL})
 		if err != nil {
 			if !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
-				m.opts.Logger.WarnContext(ctx, "monitor: acquiring a lease failed", "workset", w.ID, "err", err)
+				m.opts.Logger.WarnContext(ctx, "monitor: claiming failed", "workset", w.ID, "err", err)
+				continue
 			}
-			continue
+			// Another monitor was first: the rest of this listing is going
+			// stale as fast. Poll again at once instead of chasing it.
+			m.refused = true
+			break
 		}
 		slots <- struct{}{}
 		claimed++
@@ -324,10 +384,10 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 				default:
 				}
 			}()
-			m.process(ctx, w.ID, lease)
+			m.process(ctx, cw)
 		}()
 	}
-	return claimed, nil
+	return claimed, seen, nil
 }
 
 // spread shuffles candidates within each run of equal priority, keeping
@@ -360,25 +420,21 @@ func oldestFirst(ws []*workset.Workset) {
 // process runs the handler for one claimed workset and records the outcome.
 // Writes after the handler use a context that survives shutdown, so leases are
 // released even when Run's context is done.
-func (m *Monitor) process(runCtx context.Context, id string, lease *workset.Lease) {
-	out := m.work(runCtx, id, lease)
+func (m *Monitor) process(runCtx context.Context, w *workset.Workset) {
+	out := m.work(runCtx, w)
 	if m.opts.OnDone != nil {
 		m.opts.OnDone(out)
 	}
 }
 
-// work starts the workset, runs the handler, records the outcome and releases
-// the lease.
-func (m *Monitor) work(runCtx context.Context, id string, lease *workset.Lease) Outcome {
+// work runs the handler on a claimed workset (in_progress, under its lease),
+// records the outcome and releases the lease.
+func (m *Monitor) work(runCtx context.Context, w *workset.Workset) Outcome {
 	bg, cancelBG := context.WithTimeout(context.WithoutCancel(runCtx), time.Minute)
 	defer cancelBG()
+	id, lease := w.ID, w.Lease
 	log := m.opts.Logger.With("workset", id, "owner", m.opts.Owner)
-	w, err := m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: lease, Reason: "claimed by " + m.opts.Owner})
-	if err != nil {
-		log.WarnContext(bg, "monitor: starting the workset failed", "err", err)
-		_ = m.store.ReleaseLease(bg, *lease)
-		return Outcome{WorksetID: id, Err: err}
-	}
+	var err error
 	workCtx, cancel := context.WithCancelCause(runCtx)
 	defer cancel(nil)
 	var mu sync.Mutex

@@ -99,6 +99,24 @@ func (s *Instrumented) CountByState(ctx context.Context) (map[workset.State]int6
 	return CountByState(ctx, s.StateStore)
 }
 
+// Claim implements workset.Claimer with the wrapped store's Claim (or its
+// two-step fallback) and reports the lease and the transition.
+func (s *Instrumented) Claim(ctx context.Context, req workset.ClaimRequest) (*workset.Workset, error) {
+	w, err := workset.Claim(ctx, s.StateStore, req)
+	if err == nil {
+		s.emit(ctx, Event{Kind: LeaseAcquired, WorksetID: w.ID, Owner: req.Owner})
+		e := Event{Kind: Transitioned, WorksetID: w.ID, To: w.State, Owner: req.Owner}
+		if n := len(w.History); n >= 1 {
+			e.Reason = w.History[n-1].Reason
+			if n >= 2 {
+				e.From = w.History[n-2].State
+			}
+		}
+		s.emit(ctx, e)
+	}
+	return w, err
+}
+
 // Scan implements workset.Scanner with the wrapped store's Scan, or its pages.
 func (s *Instrumented) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
 	return workset.Scan(ctx, s.StateStore, q)
@@ -134,4 +152,5 @@ var (
 	_ workset.BatchGetter = (*Instrumented)(nil)
 	_ workset.Importer    = (*Instrumented)(nil)
 	_ workset.Deleter     = (*Instrumented)(nil)
+	_ workset.Claimer     = (*Instrumented)(nil)
 )

@@ -15,13 +15,87 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// contention runs 16 monitors claiming from n ready worksets through the
-// DynamoDB store: each lists a page of the ready queue, picks at random one
-// workset the listing does not show as leased, tries to lease it, moves it to
-// in_progress under the lease when it wins, and lists again.
+// claimLoop is one way for a monitor to claim the workset it picked: it
+// returns the claimed workset's ID, or an error matching ErrLeaseHeld or
+// ErrNotLeasable when another monitor was first.
+type claimLoop struct {
+	name string
+	// list reads the candidates, nextOnRefusal says whether a refused claim
+	// goes on to the next candidate of the page (else the page is read again).
+	list          func(ctx context.Context, st *dynamostore.Store) ([]*workset.Workset, error)
+	nextOnRefusal bool
+	claim         func(ctx context.Context, st *dynamostore.Store, id, owner string) error
+}
+
+// listWindow reads a page of n of the ready queue.
+func listWindow(n int) func(ctx context.Context, st *dynamostore.Store) ([]*workset.Workset, error) {
+	return func(ctx context.Context, st *dynamostore.Store) ([]*workset.Workset, error) {
+		page, err := st.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: n})
+		if err != nil {
+			return nil, err
+		}
+		return page.Worksets, nil
+	}
+}
+
+// listPerPriority reads the window as the store did before (one Query per
+// priority, in dispatch order, until 32 are read).
+func listPerPriority(ctx context.Context, st *dynamostore.Store) ([]*workset.Workset, error) {
+	var out []*workset.Workset
+	for _, p := range workset.Priorities() {
+		page, err := st.List(ctx, workset.ListQuery{State: workset.StateReady, Priority: p, Limit: 32 - len(out)})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Worksets...)
+		if len(out) == 32 {
+			break
+		}
+	}
+	return out, nil
+}
+
+func acquireThenTransition(ctx context.Context, st *dynamostore.Store, id, owner string) error {
+	lease, err := st.AcquireLease(ctx, id, owner, time.Minute)
+	if err != nil {
+		return err
+	}
+	_, err = st.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress, Lease: lease, Reason: owner})
+	return err
+}
+
+var claimLoops = []claimLoop{
+	{"before: a Query per priority, acquire then transition, list again after a refusal", listPerPriority, false, acquireThenTransition},
+	{"one Query a page of 32, acquire then transition, list again after a refusal", listWindow(32), false, acquireThenTransition},
+	{"one Query a page of 32, one-write Claim, next candidate after a refusal", listWindow(32), true, oneWriteClaim},
+	{"one Query a page of 32, one-write Claim, list again after a refusal", listWindow(32), false, oneWriteClaim},
+	{"now (the monitor): one Query a page of 64, one-write Claim, list again after a refusal", listWindow(64), false, oneWriteClaim},
+}
+
+func oneWriteClaim(ctx context.Context, st *dynamostore.Store, id, owner string) error {
+	_, err := workset.Claim(ctx, st, workset.ClaimRequest{ID: id, Owner: owner, TTL: time.Minute})
+	return err
+}
+
+// contention runs, side by side on fresh tables, 16 monitors claiming from n
+// ready worksets through the DynamoDB store with each claim loop: each lists a
+// page of the ready queue, picks at random one workset the listing does not
+// show as leased, claims it, and lists again.
 func contention(ctx context.Context, srv *servers.Servers, n int, rtt time.Duration) error {
+	fmt.Printf("\ncontention: 16 monitors, %d ready worksets, %v added round trip\n", n, rtt)
+	fmt.Println("| claim loop | claims/s | requests per claim | refused per claim | requests |")
+	fmt.Println("|---|---:|---:|---:|---|")
+	for i, loop := range claimLoops {
+		if err := runClaimLoop(ctx, srv, n, rtt, loop, fmt.Sprintf("bench-contention-%d-%d", i, time.Now().UnixNano())); err != nil {
+			return fmt.Errorf("contention (%s): %w", loop.name, err)
+		}
+	}
+	return nil
+}
+
+func runClaimLoop(ctx context.Context, srv *servers.Servers, n int, rtt time.Duration, loop claimLoop, table string) error {
 	c := newClients(srv, rtt)
-	st, err := dynamostore.New(c.ddb, "bench-contention")
+	st, err := dynamostore.New(c.ddb, table)
 	if err != nil {
 		return err
 	}
@@ -50,40 +124,40 @@ func contention(ctx context.Context, srv *servers.Servers, n int, rtt time.Durat
 			rng := rand.New(rand.NewPCG(uint64(m), 99))
 			owner := fmt.Sprintf("monitor-%02d", m)
 			for {
-				page, err := st.List(gctx, workset.ListQuery{State: workset.StateReady, Limit: 32})
+				page, err := loop.list(gctx, st)
 				if err != nil {
 					return err
 				}
-				if len(page.Worksets) == 0 {
+				if len(page) == 0 {
 					return nil
 				}
-				// Skip what the listing already shows as leased; try one of the
-				// rest at random, so that monitors spread over the page.
-				free := page.Worksets[:0]
-				for _, w := range page.Worksets {
+				// Skip what the listing already shows as leased; try the rest in
+				// random order, so that monitors spread over the page.
+				free := page[:0]
+				for _, w := range page {
 					if w.Lease == nil || w.Lease.Expired(time.Now(), 0) {
 						free = append(free, w)
 					}
 				}
-				if len(free) == 0 {
-					continue
+				rng.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
+				for _, w := range free {
+					err := loop.claim(gctx, st, w.ID, owner)
+					if errors.Is(err, workset.ErrLeaseHeld) || errors.Is(err, workset.ErrNotLeasable) {
+						refused.Add(1)
+						if loop.nextOnRefusal {
+							continue
+						}
+						break
+					}
+					if err != nil {
+						return err
+					}
+					claims.Add(1)
+					mu.Lock()
+					claimedBy[w.ID]++
+					mu.Unlock()
+					break
 				}
-				w := free[rng.IntN(len(free))]
-				lease, err := st.AcquireLease(gctx, w.ID, owner, time.Minute)
-				if errors.Is(err, workset.ErrLeaseHeld) || errors.Is(err, workset.ErrNotLeasable) {
-					refused.Add(1)
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if _, err := st.Transition(gctx, workset.TransitionRequest{ID: w.ID, To: workset.StateInProgress, Lease: lease, Reason: owner}); err != nil {
-					return err
-				}
-				claims.Add(1)
-				mu.Lock()
-				claimedBy[w.ID]++
-				mu.Unlock()
 			}
 		})
 	}
@@ -98,12 +172,10 @@ func contention(ctx context.Context, srv *servers.Servers, n int, rtt time.Durat
 		}
 	}
 	total := c.counter.Total()
-	fmt.Printf("\ncontention: 16 monitors, %d ready worksets, %v added round trip\n", n, rtt)
-	fmt.Printf("  claimed %d (each exactly once: %v), %.0f claims/s, %d refused acquisitions\n", claims.Load(), twice == 0 && len(claimedBy) == n, float64(claims.Load())/wall.Seconds(), refused.Load())
-	fmt.Printf("  %.2f requests per claim (the minimum is 3: list, acquire, transition); wasted %.2f per claim (%s)\n",
-		float64(total)/float64(claims.Load()), float64(total)/float64(claims.Load())-3, formatCounts(c.counter.Counts()))
+	fmt.Printf("| %s | %.0f | %.2f | %.2f | %s |\n", loop.name, float64(claims.Load())/wall.Seconds(),
+		float64(total)/float64(claims.Load()), float64(refused.Load())/float64(claims.Load()), formatCounts(c.counter.Counts()))
 	if twice != 0 || len(claimedBy) != n {
-		return fmt.Errorf("contention: %d worksets claimed, %d more than once", len(claimedBy), twice)
+		return fmt.Errorf("%d worksets claimed, %d more than once", len(claimedBy), twice)
 	}
 	return nil
 }

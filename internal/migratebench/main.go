@@ -43,6 +43,20 @@ type config struct {
 	scale          string
 	contention     int
 	cpuprofile     string
+	only           string
+}
+
+// wants reports whether part runs (-only lists the parts; empty runs all).
+func (c config) wants(part string) bool {
+	if c.only == "" {
+		return true
+	}
+	for _, p := range strings.Split(c.only, ",") {
+		if strings.TrimSpace(p) == part {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -54,6 +68,7 @@ func main() {
 	flag.StringVar(&c.scale, "scale", "100000,1000000", "synthetic sizes for the memory scale check (empty to skip)")
 	flag.IntVar(&c.contention, "contention", 1000, "ready worksets for the 16-monitor contention run (0 to skip)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the Migrator's apply to this file")
+	flag.StringVar(&c.only, "only", "", "run only these parts, comma-separated: migration, leases, contention, idle, scale (default: all)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "migratebench:", err)
@@ -158,6 +173,36 @@ func run(ctx context.Context, c config) error {
 	}
 	defer srv.Stop()
 	fmt.Printf("migratebench: %d worksets, %v added round trip, concurrency %d, GOMAXPROCS %d\n", c.n, c.rtt, c.concurrency, runtime.GOMAXPROCS(0))
+	if c.wants("migration") {
+		if err := migration(ctx, srv, c); err != nil {
+			return err
+		}
+	}
+	if c.wants("leases") {
+		if err := leaseCounts(ctx, srv); err != nil {
+			return err
+		}
+	}
+	if c.contention > 0 && c.wants("contention") {
+		if err := contention(ctx, srv, c.contention, c.rtt); err != nil {
+			return err
+		}
+	}
+	if c.wants("idle") {
+		if err := idle(ctx, srv, c.rtt); err != nil {
+			return err
+		}
+	}
+	if c.scale != "" && c.wants("scale") {
+		if err := scale(ctx, c.scale, c.concurrency); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migration is the side-by-side run of (a), (b) and (c) on one seeded layout.
+func migration(ctx context.Context, srv *servers.Servers, c config) error {
 
 	setup := newClients(srv, 0)
 	bucketName := "bench-legacy"
@@ -265,20 +310,6 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("Migrator: %d ListObjectsV2 for %d objects (bound ceil(objects/1000)+1 = %d); %.3f DynamoDB writes per workset\n",
 		lists, layout.Objects, (layout.Objects+999)/1000+1, rows[1].calls("PutItem", "UpdateItem"))
 	fmt.Printf("rerun after success: %d DynamoDB writes (%v)\n", rerun["PutItem"]+rerun["UpdateItem"], formatCounts(rerun))
-
-	if err := leaseCounts(ctx, srv); err != nil {
-		return err
-	}
-	if c.contention > 0 {
-		if err := contention(ctx, srv, c.contention, c.rtt); err != nil {
-			return err
-		}
-	}
-	if c.scale != "" {
-		if err := scale(ctx, c.scale, c.concurrency); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

@@ -122,3 +122,42 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err erro
 	}
 	return err
 }
+
+// Claim implements workset.Claimer: one UpdateItem leases the workset and moves
+// it to in_progress, conditioned on a leasable state and a free, expired or
+// own lease; the new record comes back in the same response. A refused
+// condition is read and judged (a lock of another tool, by its timestamps).
+func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
+	if err := storekit.NormalizeClaim(&req); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	op := newOpID()
+	upd, err := transitionUpdate(storekit.ClaimTransition(req), now, op)
+	if err != nil {
+		return nil, err
+	}
+	upd = setExpiry(upd.
+		Set(expression.Name(attrLockOwner), expression.Value(req.Owner)).
+		Set(expression.Name(attrLockAcquiredAt), expression.Value(storekit.FormatTime(now))).
+		Set(expression.Name(attrLeaseToken), expression.Plus(expression.IfNotExists(expression.Name(attrLeaseToken), expression.Value(0)), expression.Value(1))),
+		now.Add(req.TTL))
+	leasable := workset.LeasableStates()
+	cond := and(exists(),
+		expression.Name(attrState).In(expression.Value(string(leasable[0])), expression.Value(string(leasable[1]))),
+		expression.Or(
+			expression.AttributeNotExists(expression.Name(attrLockOwner)),
+			expression.Name(attrLockOwner).Equal(expression.Value(req.Owner)),
+			s.expiredOurs(now),
+		))
+	w, err := s.write(ctx, req.ID, op, upd, cond, func(cur *workset.Workset) (expression.UpdateBuilder, error) {
+		return upd, storekit.CheckClaim(cur, req.Owner, now, s.opts.SkewMargin)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.trimHistory(ctx, w)
+	s.opts.Logger.DebugContext(ctx, "claimed", "workset", w.ID, "owner", req.Owner, "token", w.Lease.Token)
+	return w, nil
+}

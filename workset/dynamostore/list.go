@@ -16,8 +16,9 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
-// cursor is the position of a list: the priority rank being read (state
-// queries walk urgent, normal, low in turn) and DynamoDB's LastEvaluatedKey.
+// cursor is the position of a list: DynamoDB's LastEvaluatedKey. (Rank is
+// the priority being read by cursors of earlier versions, which queried one
+// priority at a time; it is accepted and ignored.)
 type cursor struct {
 	Rank int               `json:"r,omitempty"`
 	Key  map[string]string `json:"k,omitempty"`
@@ -68,8 +69,7 @@ func stringsToKey(m map[string]string) item {
 }
 
 // List implements workset.StateStore. With a state, it queries
-// state-priority-index once per priority in dispatch order (the index sorts
-// priorities alphabetically, which is not dispatch order); without one, it scans.
+// state-priority-index backwards (see queryState); without one, it scans.
 // With a customer, see listCustomer. Every LastEvaluatedKey is followed: a page
 // is short only at the end.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
@@ -90,52 +90,43 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 	return s.scan(ctx, q, c)
 }
 
+// queryState lists the worksets in q.State in dispatch order with one Query a
+// page: the index sorts by priority, and the deployed priorities sort, read
+// backwards, in dispatch order ("urgent" > "normal" > "low"). A priority
+// stored in another spelling (upper case, say) sorts outside the three and so
+// is listed after them, in its byte order; it is listed all the same.
 func (s *Store) queryState(ctx context.Context, q workset.ListQuery, c cursor) (*workset.Page, error) {
-	prios := workset.Priorities()
+	key := expression.Key(attrState).Equal(expression.Value(string(q.State)))
 	if q.Priority != "" {
-		prios = []workset.Priority{q.Priority}
-		c.Rank = 0
+		key = expression.KeyAnd(key, expression.Key(attrPriority).Equal(expression.Value(string(q.Priority))))
+	}
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return nil, err
 	}
 	page := &workset.Page{}
-	for rank := c.Rank; rank < len(prios); rank++ {
-		start := stringsToKey(c.Key)
-		if rank != c.Rank {
-			start = nil
-		}
-		expr, err := expression.NewBuilder().WithKeyCondition(expression.KeyAnd(
-			expression.Key(attrState).Equal(expression.Value(string(q.State))),
-			expression.Key(attrPriority).Equal(expression.Value(string(prios[rank]))))).Build()
+	start := stringsToKey(c.Key)
+	for {
+		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(s.table), IndexName: aws.String(StatePriorityIndex),
+			KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
+			ExpressionAttributeValues: expr.Values(), ExclusiveStartKey: start,
+			ScanIndexForward: aws.Bool(false),
+			Limit:            aws.Int32(int32(q.Limit - len(page.Worksets))),
+		})
 		if err != nil {
-			return nil, err
+			return nil, interpret("Query", string(q.State), err)
 		}
-		for {
-			out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-				TableName: aws.String(s.table), IndexName: aws.String(StatePriorityIndex),
-				KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
-				ExpressionAttributeValues: expr.Values(), ExclusiveStartKey: start,
-				Limit: aws.Int32(int32(q.Limit - len(page.Worksets))),
-			})
-			if err != nil {
-				return nil, interpret("Query", string(q.State), err)
-			}
-			s.appendItems(ctx, page, out.Items)
-			start = out.LastEvaluatedKey
-			if len(page.Worksets) < q.Limit && start != nil {
-				continue
-			}
-			if len(page.Worksets) == q.Limit {
-				switch {
-				case start != nil:
-					page.Cursor = cursor{Rank: rank, Key: keyToStrings(start)}.encode()
-				case rank+1 < len(prios):
-					page.Cursor = cursor{Rank: rank + 1}.encode()
-				}
-				return page, nil
-			}
-			break
+		s.appendItems(ctx, page, out.Items)
+		start = out.LastEvaluatedKey
+		switch {
+		case start == nil:
+			return page, nil
+		case len(page.Worksets) >= q.Limit:
+			page.Cursor = cursor{Key: keyToStrings(start)}.encode()
+			return page, nil
 		}
 	}
-	return page, nil
 }
 
 func (s *Store) scan(ctx context.Context, q workset.ListQuery, c cursor) (*workset.Page, error) {

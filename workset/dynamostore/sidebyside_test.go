@@ -414,3 +414,91 @@ func TestSideBySideLifecycleBookkeeping(t *testing.T) {
 		t.Errorf("deleted: %s %v", del.State, a)
 	}
 }
+
+// Go monitors claiming in one write (workset.Claim) race deployed Python
+// monitors acquiring locks, first on fresh worksets, then, after every lock
+// went stale, on the ones Python holds: no workset ever has two holders, a
+// Go claim over a live Python lock is refused naming it, and one over a
+// stale one takes it over.
+func TestSideBySideOneWriteClaims(t *testing.T) {
+	t.Parallel()
+	e := newSideBySide(t)
+	ctx := t.Context()
+	const worksets, claimers = 16, 3
+	for i := range worksets {
+		e.register(fmt.Sprintf("ws-%02d", i))
+	}
+	goWins, pyWins := 0, 0
+	for round := range 2 {
+		if round == 1 {
+			e.clock.Advance(deployed.LockTimeout + time.Minute) // every Python lock is stale
+		}
+		var mu sync.Mutex
+		winners := map[string][]string{}
+		var wg sync.WaitGroup
+		for c := range claimers {
+			goOwner, pyOwner := fmt.Sprintf("go-%d-%d", round, c), fmt.Sprintf("host-py-%d-%d", round, c)
+			py := e.py(pyOwner)
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for i := range worksets {
+					id := fmt.Sprintf("ws-%02d", (i+c)%worksets)
+					_, err := workset.Claim(ctx, e.st, workset.ClaimRequest{ID: id, Owner: goOwner, TTL: 10 * time.Minute})
+					if err != nil && !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
+						t.Errorf("claim %s: %v", id, err)
+					}
+					mu.Lock()
+					if err == nil {
+						winners[id] = append(winners[id], goOwner)
+					}
+					mu.Unlock()
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for i := range worksets {
+					id := fmt.Sprintf("ws-%02d", (worksets-1-i+c)%worksets)
+					ok, err := py.AcquireLock(ctx, id, false)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					if ok {
+						winners[id] = append(winners[id], pyOwner)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		for id, ws := range winners {
+			if len(ws) > 1 {
+				t.Errorf("round %d: %s held by %v at once", round, id, ws)
+				continue
+			}
+			w, err := e.st.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Lease == nil || w.Lease.Owner != ws[0] {
+				t.Errorf("round %d: %s stored holder %+v, want %s", round, id, w.Lease, ws[0])
+			}
+			if ws[0][:2] == "go" {
+				goWins++
+				if w.State != workset.StateInProgress {
+					t.Errorf("round %d: %s claimed by Go is %s", round, id, w.State)
+				}
+				continue
+			}
+			pyWins++
+			_, err = workset.Claim(ctx, e.st, workset.ClaimRequest{ID: id, Owner: "go-late", TTL: time.Minute})
+			e.wantHeldBy(fmt.Sprintf("round %d: claim of %s over a live Python lock", round, id), err, ws[0])
+		}
+	}
+	t.Logf("2 rounds × %d worksets, %d Go and %d Python claimers: %d Go claims, %d Python locks", worksets, claimers, claimers, goWins, pyWins)
+	if goWins == 0 || pyWins == 0 {
+		t.Errorf("one side never won (%d Go, %d Python): the race did not race", goWins, pyWins)
+	}
+}

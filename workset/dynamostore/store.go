@@ -224,10 +224,15 @@ func (s *Store) read(ctx context.Context, id string) (*workset.Workset, raw, boo
 	if err != nil {
 		return nil, raw{}, false, interpret("GetItem", id, err)
 	}
-	if out.Item == nil {
+	return s.decodeRead(ctx, id, out.Item)
+}
+
+// decodeRead decodes an item read (nil: it does not exist).
+func (s *Store) decodeRead(ctx context.Context, id string, it item) (*workset.Workset, raw, bool, error) {
+	if it == nil {
 		return nil, raw{}, false, nil
 	}
-	w, r, err := decode(out.Item)
+	w, r, err := decode(it)
 	if err != nil {
 		s.opts.Logger.WarnContext(ctx, "dynamostore: unreadable record", "workset", id, "err", err)
 		return nil, raw{}, false, err
@@ -296,9 +301,18 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *w
 // parentheses, which dynalite parses slowly. ok is false when the condition
 // was not met.
 func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*workset.Workset, bool, error) {
+	w, ok, _, err := s.tryUpdate(ctx, id, upd, cond)
+	return w, ok, err
+}
+
+// tryUpdate is update that also returns, when the condition is refused, the
+// item as the refused check saw it, if the server sends it
+// (ReturnValuesOnConditionCheckFailure: DynamoDB does; some emulators do not,
+// and old is nil then).
+func (s *Store) tryUpdate(ctx context.Context, id string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (_ *workset.Workset, ok bool, old item, err error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
-		return nil, false, fmt.Errorf("dynamostore: building update for %s: %w", id, err)
+		return nil, false, nil, fmt.Errorf("dynamostore: building update for %s: %w", id, err)
 	}
 	names, values := expr.Names(), expr.Values()
 	if values == nil {
@@ -310,24 +324,25 @@ func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuil
 		TableName: aws.String(s.table), Key: key(id),
 		UpdateExpression: expr.Update(), ConditionExpression: aws.String(*expr.Condition() + " AND " + wellFormedGuard),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues: types.ReturnValueAllNew, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if isCondFailed(err) {
-		return nil, false, nil
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return nil, false, refused.Item, nil
 	}
 	if err != nil {
-		return nil, false, interpret("UpdateItem", id, err)
+		return nil, false, nil, interpret("UpdateItem", id, err)
 	}
 	w, _, err := decode(out.Attributes)
 	if err != nil {
 		if w == nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		// The write applied: report it as applied, with the record as far as it
 		// reads, and say what another tool left unreadable in it.
 		s.opts.Logger.WarnContext(ctx, "dynamostore: written record has an unreadable attribute", "workset", id, "err", err)
 	}
-	return w, true, nil
+	return w, true, nil, nil
 }
 
 // write runs a conditional update. When the condition is refused it reads the
@@ -339,11 +354,18 @@ func (s *Store) update(ctx context.Context, id string, upd expression.UpdateBuil
 func (s *Store) write(ctx context.Context, id, op string, upd expression.UpdateBuilder, cond expression.ConditionBuilder,
 	judge func(cur *workset.Workset) (expression.UpdateBuilder, error)) (*workset.Workset, error) {
 	for attempt := 0; ; attempt++ {
-		w, ok, err := s.update(ctx, id, upd, cond)
+		w, ok, old, err := s.tryUpdate(ctx, id, upd, cond)
 		if err != nil || ok {
 			return w, err
 		}
-		cur, r, found, err := s.read(ctx, id)
+		var cur *workset.Workset
+		var r raw
+		var found bool
+		if old != nil { // the server sent the record the condition refused: no read needed
+			cur, r, found, err = s.decodeRead(ctx, id, old)
+		} else {
+			cur, r, found, err = s.read(ctx, id)
+		}
 		switch {
 		case err != nil:
 			return nil, err

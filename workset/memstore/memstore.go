@@ -227,6 +227,29 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	return &out, nil
 }
 
+// Claim implements workset.Claimer: the lease and the move to in_progress in
+// one step.
+func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, req.ID)
+	var out *workset.Workset
+	err = s.update(ctx, req.ID, storekit.NormalizeClaim(&req), func(w *workset.Workset, now time.Time) error {
+		if err := storekit.CheckClaim(w, req.Owner, now, s.opts.SkewMargin); err != nil {
+			return err
+		}
+		storekit.ApplyClaim(w, req, now)
+		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
+			w.History = slices.Clone(w.History[len(w.History)-n:])
+		}
+		delete(s.lastKey, w.ID)
+		out = w.Clone()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RenewLease implements workset.StateStore.
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
 	defer storekit.WrapContextError(&err, lease.WorksetID)

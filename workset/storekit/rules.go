@@ -275,3 +275,44 @@ func ImportID(req workset.ImportRequest) string {
 	}
 	return req.Workset.ID
 }
+
+// DefaultClaimReason is the history reason of a claim without one.
+func DefaultClaimReason(owner string) string { return "claimed by " + owner }
+
+// NormalizeClaim validates req and fills in the default reason.
+func NormalizeClaim(req *workset.ClaimRequest) error {
+	if err := ValidateLeaseRequest(req.ID, req.Owner, req.TTL); err != nil {
+		return err
+	}
+	if req.Reason == "" {
+		req.Reason = DefaultClaimReason(req.Owner)
+	}
+	return nil
+}
+
+// CheckClaim reports why owner may not claim w at now, or nil: another
+// owner's live lease (ErrLeaseHeld), or a state outside the queue
+// (ErrNotLeasable). An expired lease, or owner's own, does not stand in the way.
+func CheckClaim(w *workset.Workset, owner string, now time.Time, skew time.Duration) error {
+	if w.Lease != nil && !w.Lease.Expired(now, skew) && w.Lease.Owner != owner {
+		return &workset.LeaseHeldError{ID: w.ID, Owner: w.Lease.Owner, ExpiresAt: w.Lease.ExpiresAt}
+	}
+	if !workset.IsLeasable(w.State) {
+		return NotLeasable(w.ID, w.State)
+	}
+	return nil
+}
+
+// ApplyClaim applies an accepted (normalized) claim to w at now: a new lease
+// with the next fencing token, and the transition to in_progress. Call
+// CheckClaim first.
+func ApplyClaim(w *workset.Workset, req workset.ClaimRequest, now time.Time) {
+	w.FencingToken++
+	w.Lease = &workset.Lease{WorksetID: w.ID, Owner: req.Owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(req.TTL)}
+	ApplyTransition(w, ClaimTransition(req), now)
+}
+
+// ClaimTransition is the transition a claim makes.
+func ClaimTransition(req workset.ClaimRequest) workset.TransitionRequest {
+	return workset.TransitionRequest{ID: req.ID, To: workset.StateInProgress, Reason: req.Reason}
+}

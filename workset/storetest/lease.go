@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
@@ -171,5 +172,79 @@ func testRaceLease(e *env) {
 		if w := e.get(id); w.Lease == nil || w.Lease.Owner != winners[0] {
 			e.t.Errorf("round %d: stored holder %+v, want %s", round, w.Lease, winners[0])
 		}
+	}
+}
+
+// Claim (the store's own, or the two-step fallback) leases a queued workset and
+// starts it together; it refuses a workset someone holds or one outside the
+// queue, changing nothing, and of concurrent claims exactly one wins.
+func testClaim(e *env) {
+	e.register("ws-cl", workset.PriorityNormal)
+	w, err := workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cl", Owner: "a", TTL: time.Minute})
+	if err != nil {
+		e.t.Fatalf("Claim of a ready workset: %v", err)
+	}
+	if w.State != workset.StateInProgress || w.Lease == nil || w.Lease.Owner != "a" || w.Lease.Token < 1 {
+		e.t.Fatalf("claimed record: state %s, lease %+v", w.State, w.Lease)
+	}
+	if e.caps.Kept.History {
+		if h := w.History[len(w.History)-1]; h.State != workset.StateInProgress || h.Reason != "claimed by a" {
+			e.t.Errorf("claim's history entry: %+v", h)
+		}
+	}
+	before := e.get("ws-cl")
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cl", Owner: "b", TTL: time.Minute})
+	wantErr(e.t, err, workset.ErrLeaseHeld, "claim of a workset another owner holds")
+	e.unchanged(before, "a refused claim")
+	// The claimed lease fences the work that follows.
+	e.transition(workset.TransitionRequest{ID: "ws-cl", To: workset.StateComplete, Lease: w.Lease})
+	if err := e.s.ReleaseLease(e.ctx, *w.Lease); err != nil {
+		e.t.Fatal(err)
+	}
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cl", Owner: "b", TTL: time.Minute})
+	wantErr(e.t, err, workset.ErrNotLeasable, "claim of a complete workset")
+	if got := e.get("ws-cl"); got.State != workset.StateComplete || (got.Lease != nil && got.Lease.Owner == "b") {
+		e.t.Errorf("a refused claim left %s with lease %+v", got.State, got.Lease)
+	}
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "missing", Owner: "b", TTL: time.Minute})
+	wantErr(e.t, err, workset.ErrNotFound, "claim of a missing workset")
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cl", Owner: "", TTL: time.Minute})
+	wantErr(e.t, err, workset.ErrInvalidInput, "claim without an owner")
+
+	// A retrying workset is in the queue too.
+	e.register("ws-cr", workset.PriorityNormal)
+	e.transition(workset.TransitionRequest{ID: "ws-cr", To: workset.StateInProgress})
+	e.transition(workset.TransitionRequest{ID: "ws-cr", To: workset.StateRetrying, Retry: &workset.RetryInfo{Count: 1, After: e.clock.Now()}})
+	if w, err := workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cr", Owner: "c", TTL: time.Minute}); err != nil || w.State != workset.StateInProgress {
+		e.t.Errorf("claim of a retrying workset: %v, %v", w, err)
+	}
+
+	if !e.caps.Guarantees.AtomicLeases {
+		return
+	}
+	e.register("ws-race", workset.PriorityNormal)
+	var wins, held atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-race", Owner: fmt.Sprintf("m%d", i), TTL: time.Minute})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, workset.ErrLeaseHeld), errors.Is(err, workset.ErrNotLeasable), errors.Is(err, workset.ErrConflict):
+				held.Add(1)
+			default:
+				e.t.Errorf("concurrent claim: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		e.t.Errorf("%d of 8 concurrent claims won, want exactly 1", wins.Load())
+	}
+	if got := e.get("ws-race"); got.State != workset.StateInProgress || got.Lease == nil {
+		e.t.Errorf("after the race: %s, lease %+v", got.State, got.Lease)
 	}
 }

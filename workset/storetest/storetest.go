@@ -90,6 +90,7 @@ var suite = []struct {
 		{"ExpiredLeaseIsTakenOverAndFenced", testLeaseExpiry},
 		{"RefuseBadRequests", testLeaseInvalid},
 		{"ConcurrentAcquisitionsHaveOneWinner", testRaceLease},
+		{"ClaimLeasesAndStartsTogether", testClaim},
 	}},
 	{"Retries", []behaviour{
 		{"RecordFailureRetriesThenFails", testRecordFailure},

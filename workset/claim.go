@@ -1,0 +1,58 @@
+package workset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ClaimRequest asks to lease a workset from the queue and start it.
+type ClaimRequest struct {
+	ID    string
+	Owner string
+	TTL   time.Duration
+	// Reason is the history entry's reason (default "claimed by <Owner>").
+	Reason string
+}
+
+// Claimer is implemented by stores that claim a workset in one atomic write:
+// the lease is taken and the workset moved to in_progress together, or
+// neither happens. memstore and dynamostore implement it (DynamoDB in one
+// conditional UpdateItem). The sentinel store does not (a lock object cannot
+// be written together with a state sentinel), nor does dualwrite.Writer (the
+// mirror must see both steps): Claim does it for them in two writes.
+type Claimer interface {
+	Claim(ctx context.Context, req ClaimRequest) (*Workset, error)
+}
+
+// Claim leases the workset for req.Owner and moves it to in_progress, and
+// returns the record with its new lease (Workset.Lease). It succeeds when the
+// workset is ready or retrying and holds no live lease of another owner; it
+// fails, changing nothing, with ErrNotFound, ErrLeaseHeld (a *LeaseHeldError),
+// ErrNotLeasable (any other state), or ErrInvalidInput. A Claimer does it in
+// one write; for another store Claim acquires the lease, then makes a fenced
+// transition, and releases the lease if the transition is refused.
+func Claim(ctx context.Context, s StateStore, req ClaimRequest) (*Workset, error) {
+	if c, ok := s.(Claimer); ok {
+		return c.Claim(ctx, req)
+	}
+	l, err := s.AcquireLease(ctx, req.ID, req.Owner, req.TTL)
+	if err != nil {
+		return nil, err
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = "claimed by " + req.Owner // storekit.DefaultClaimReason
+	}
+	w, err := s.Transition(ctx, TransitionRequest{ID: req.ID, To: StateInProgress, Lease: l, Reason: reason})
+	if err != nil {
+		_ = s.ReleaseLease(context.WithoutCancel(ctx), *l)
+		var te *TransitionError
+		if errors.As(err, &te) && !IsLeasable(te.From) { // an expired lease taken over outside the queue
+			return nil, &Error{ID: req.ID, Kind: ErrNotLeasable, Detail: fmt.Sprintf("it is %s", te.From)}
+		}
+		return nil, err
+	}
+	return w, nil
+}
