@@ -8,7 +8,8 @@
 // The source is read in one streaming pass (workset.Scan) and processed in
 // batches of Options.BatchSize by Options.Concurrency workers, each reading the
 // destination for its batch in one request where the store supports it
-// (workset.BatchGetter). Memory is bounded by BatchSize × Concurrency, not by
+// (workset.BatchGetter), or not at all when the destination was empty at the
+// start. Memory is bounded by BatchSize × 16 (plus the writes in flight), not by
 // the number of worksets; only Options.DetectMissingInSource keeps the set of
 // source IDs (a string per workset).
 //
@@ -22,6 +23,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -118,6 +120,15 @@ type Result struct {
 	Outcomes map[Outcome]int64 `json:"outcomes,omitempty"`
 	Errors   []ItemError       `json:"failures,omitempty"`
 	Elapsed  time.Duration     `json:"elapsed_ns"`
+	// Concurrency is what the bound on writes in flight did during an apply.
+	Concurrency ConcurrencyUsed `json:"concurrency"`
+}
+
+// ConcurrencyUsed is where the adaptive bound on writes in flight ended and
+// the highest it reached (both Options.Concurrency when fixed).
+type ConcurrencyUsed struct {
+	Final int `json:"final"`
+	Peak  int `json:"peak"`
 }
 
 // Discrepancies is the number of worksets that are not equal.
@@ -125,8 +136,15 @@ func (r *Result) Discrepancies() int64 { return r.Seen - r.Kinds[Equal] }
 
 // Options configure a Migrator.
 type Options struct {
-	// Concurrency is the number of workers (default 16).
+	// Concurrency is the most writes in flight (default 256). The Migrator
+	// finds its own level below it: it starts at 8 and grows while throughput
+	// grows and latency holds, and backs off when latency rises or the server
+	// throttles (Result.Concurrency says where it went). It also bounds the
+	// batches read from the destination at once, at most 16.
 	Concurrency int
+	// FixedConcurrency keeps Concurrency writes in flight from the start,
+	// without adapting (for measurements, or a table whose capacity you know).
+	FixedConcurrency bool
 	// BatchSize is the number of worksets a worker reads from the destination
 	// at once (default 100, the BatchGetItem limit).
 	BatchSize int
@@ -157,6 +175,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultConcurrency is the default cap on writes in flight.
+const DefaultConcurrency = 256
+
+// maxReaders bounds the destination batches read at once.
+const maxReaders = 16
+
 // DefaultReason is the guide's history reason for migrated records.
 const DefaultReason = "Migrated from S3 sentinel files"
 
@@ -169,7 +193,7 @@ type Migrator struct {
 
 // New returns a Migrator from source to destination.
 func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Migrator, error) {
-	o := Options{Concurrency: 16, BatchSize: 100, MaxRetries: 5, RetryBase: 50 * time.Millisecond,
+	o := Options{Concurrency: DefaultConcurrency, BatchSize: 100, MaxRetries: 5, RetryBase: 50 * time.Millisecond,
 		Reason: DefaultReason, ProgressEvery: time.Second, Marker: map[string]any{"migrated_from_s3": true}, Clock: workset.SystemClock}
 	for _, fn := range optFns {
 		fn(&o)
@@ -265,13 +289,22 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 		seen = &idSet{ids: make(map[string]bool)}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	batches := make(chan []*workset.Workset, m.opts.Concurrency)
+	readers := min(m.opts.Concurrency, maxReaders)
+	batches := make(chan []*workset.Workset, readers)
 	g.Go(func() error {
 		defer close(batches)
 		return m.readSource(gctx, t, seen, batches)
 	})
-	for range m.opts.Concurrency {
-		g.Go(func() error { return m.compareBatches(gctx, t, act, batches) })
+	lim := newLimiter(m.opts.Concurrency, m.opts.FixedConcurrency)
+	empty, err := m.destinationEmpty(ctx)
+	if err != nil {
+		return t.res, err
+	}
+	for range readers {
+		g.Go(func() error { return m.compareBatches(gctx, t, act, lim, empty, batches) })
+	}
+	if act != nil {
+		defer func() { t.res.Concurrency.Final, t.res.Concurrency.Peak = lim.current() }()
 	}
 	if err := g.Wait(); err != nil {
 		return t.res, err
@@ -400,24 +433,69 @@ func (m *Migrator) readSource(ctx context.Context, t *tally, seen *idSet, batche
 }
 
 // compareBatches reads the destination records of each batch, compares, and
-// (when applying) acts on every difference.
-func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), batches <-chan []*workset.Workset) error {
+// (when applying) acts on every difference: writes run concurrently, as many
+// in flight as the limiter allows.
+func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), lim *limiter, destEmpty bool, batches <-chan []*workset.Workset) error {
 	for batch := range batches {
-		dsts, err := m.readDest(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("migrate: reading the destination: %w", err)
+		var dsts map[string]*workset.Workset
+		if !destEmpty {
+			var err error
+			if dsts, err = m.readDest(ctx, batch); err != nil {
+				return fmt.Errorf("migrate: reading the destination: %w", err)
+			}
 		}
+		var wg sync.WaitGroup
+		var errMu sync.Mutex
+		var firstErr error
 		for _, w := range batch {
 			d := m.compare(w, dsts[w.ID])
-			if act != nil {
-				d.outcome, d.err = act(ctx, d)
+			if act == nil || d.Kind == Equal || d.Kind == MissingInSource {
+				if act != nil {
+					d.outcome, d.err = act(ctx, d)
+				}
+				if err := t.record(d); err != nil {
+					wg.Wait()
+					return err
+				}
+				continue
 			}
-			if err := t.record(d); err != nil {
+			if err := lim.acquire(ctx); err != nil {
+				wg.Wait()
 				return err
 			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				d.outcome, d.err = act(ctx, d)
+				lim.release(time.Since(start), d.err)
+				if err := t.record(d); err != nil {
+					errMu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					errMu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
 		}
 	}
 	return nil
+}
+
+// destinationEmpty reports whether the destination held no record when the
+// run began (one List of one). Then there is nothing to compare against, and
+// the batch reads are skipped: every workset is missing in the destination,
+// and the conditional create (Import with IfAbsent) still refuses, and hands to
+// the conflict policy, any record a live monitor registers meanwhile.
+func (m *Migrator) destinationEmpty(ctx context.Context) (bool, error) {
+	var page *workset.Page
+	err := m.retry(ctx, func() (err error) { page, err = m.dst.List(ctx, workset.ListQuery{Limit: 1}); return err })
+	if err != nil {
+		return false, fmt.Errorf("migrate: reading the destination: %w", err)
+	}
+	return len(page.Worksets) == 0 && len(page.Malformed) == 0 && page.Cursor == "", nil
 }
 
 // findMissingInSource records the destination records the source never showed.

@@ -54,6 +54,11 @@ func TestMigratorOverWrappedStores(t *testing.T) {
 		mu.Unlock()
 	}))
 	authoritative, mirror := &abilities{StateStore: mem(t)}, mem(t)
+	for _, s := range []workset.StateStore{authoritative, mirror} { // not empty: the Migrator reads it
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: "dest-only"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dst, err := dualwrite.New(mirror, authoritative, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +80,8 @@ func TestMigratorOverWrappedStores(t *testing.T) {
 			t.Errorf("%s store after the import: %v, %v", name, w, err)
 		}
 	}
-	if res, err := m.Verify(ctx, nil); err != nil || res.Discrepancies() != 0 {
-		t.Fatalf("verify through wrappers: %+v, %v", res, err)
+	if res, err := m.Verify(ctx, nil); err != nil || res.Discrepancies() != 1 || res.Kinds[migrate.MissingInSource] != 1 {
+		t.Fatalf("verify through wrappers: %+v, %v; want only dest-only missing in the source", res, err)
 	}
 	if _, err := m.Cleanup(ctx, false, nil); err != nil {
 		t.Fatalf("cleanup through the observed source: %v", err)

@@ -434,6 +434,11 @@ func (m *Monitor) work(runCtx context.Context, w *workset.Workset) Outcome {
 	defer cancelBG()
 	id, lease := w.ID, w.Lease
 	log := m.opts.Logger.With("workset", id, "owner", m.opts.Owner)
+	if lease == nil { // a Claimer that broke the contract: nothing is ours to write
+		err := fmt.Errorf("monitor: the store returned workset %s claimed without its lease", id)
+		log.ErrorContext(bg, err.Error())
+		return Outcome{WorksetID: id, Err: err}
+	}
 	var err error
 	workCtx, cancel := context.WithCancelCause(runCtx)
 	defer cancel(nil)

@@ -54,5 +54,7 @@ func Claim(ctx context.Context, s StateStore, req ClaimRequest) (*Workset, error
 		}
 		return nil, err
 	}
+	held := *l
+	w.Lease = &held // the lease the caller now holds (a store may not read it back with the record)
 	return w, nil
 }

@@ -116,7 +116,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	fs.StringVar(&f.naming, "naming", "guide", "sentinel names: guide (_READY, ...) or daylily (daylily.ready, ...)")
 	fs.StringVar(&f.noSentinel, "no-sentinel", "ready", "a folder without sentinel is: ready (the guide) or skip (the monitor)")
 	fs.StringVar(&f.onConflict, "on-conflict", "skip", "when DynamoDB changed since the plan: skip (report), source, or destination")
-	fs.IntVar(&f.concurrency, "concurrency", 16, "parallel workers")
+	fs.IntVar(&f.concurrency, "concurrency", migrate.DefaultConcurrency, "the most writes in flight; the migrator finds its own level below it")
 	fs.DurationVar(&f.legacyLockTTL, "legacy-lock-ttl", time.Hour, "how long a legacy monitor's lock file counts as live (cleanup leaves live ones alone); set it short once the legacy monitors are stopped")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "for apply, rollback and cleanup: show what would be done, write nothing")
 	fs.BoolVar(&f.createTable, "create-table", false, "create the DynamoDB table (with the deployed indexes) if missing")

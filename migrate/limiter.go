@@ -1,0 +1,146 @@
+package migrate
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/smithy-go"
+)
+
+// limiter bounds the Migrator's writes in flight and finds the bound itself,
+// between 1 and max. It watches each window of completed writes: while the
+// latency stays near the best seen it grows the bound (by its square root a
+// window, so quickly from a small start), as the median latency rises past 2×
+// the best it shrinks in proportion (more requests in flight would only queue
+// at the server), and it halves when the server throttles more than the odd
+// request (5% of a window, or 4 requests). This is how a run
+// with default options reaches what the table allows from a laptop at 25 ms
+// as well as beside the table at 1 ms, without a storm of throttling errors
+// (an on-demand table throttles a jump above twice its previous peak).
+type limiter struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	fixed    bool
+	max      float64
+	limit    float64
+	inflight int
+
+	winStart  time.Time
+	winLat    []time.Duration // latencies of the window's writes
+	throttled int             // of the window's writes, how many were throttled
+	best      time.Duration   // the lowest window median latency seen
+	peak      float64         // the highest limit reached
+	probing   bool            // slow start: double each window until latency rises or the server throttles
+}
+
+func newLimiter(max int, fixed bool) *limiter {
+	l := &limiter{fixed: fixed, max: float64(max), limit: math.Min(8, float64(max)), winStart: time.Now()}
+	if fixed {
+		l.limit = float64(max)
+	}
+	l.peak, l.probing = l.limit, !fixed
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// acquire waits for a slot; it returns early with the context's error.
+func (l *limiter) acquire(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	})
+	defer stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.inflight >= int(l.limit) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.cond.Wait()
+	}
+	l.inflight++
+	return nil
+}
+
+// release ends a write that took lat and failed with err (nil on success), and
+// adapts the bound at the end of a window.
+func (l *limiter) release(lat time.Duration, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inflight--
+	defer l.cond.Broadcast()
+	if l.fixed {
+		return
+	}
+	if isThrottle(err) {
+		l.throttled++
+	}
+	l.winLat = append(l.winLat, lat)
+	n := len(l.winLat)
+	if n < max(32, int(l.limit)) && time.Since(l.winStart) < 500*time.Millisecond {
+		return
+	}
+	// The window's median: a few slow requests (a retried one, a network
+	// hiccup) do not move it; a server that queues does.
+	slices.Sort(l.winLat)
+	med := l.winLat[n/2]
+	switch {
+	case l.throttled*20 > n || l.throttled >= 4:
+		l.limit = math.Max(1, l.limit/2) // the server asks to slow down (throttled, 5xx)
+		l.probing = false
+	case l.probing && (l.best == 0 || med < 3*l.best/2):
+		// Slow start: while latency holds, double (so a run reaches its level
+		// in a handful of windows, not dozens).
+		l.best = min(cmp.Or(l.best, med), med)
+		l.limit = math.Min(l.max, 2*l.limit)
+	case l.probing:
+		l.probing = false // latency rose: the server's level is near; adapt from here
+		l.limit = math.Max(1, l.limit*2*float64(l.best)/float64(med))
+	case l.best == 0 || med < l.best:
+		l.best = med
+		l.limit = math.Min(l.max, l.limit+math.Sqrt(l.limit))
+	default:
+		g := math.Min(1, 2*float64(l.best)/float64(med)) // 1 while latency holds, below as it rises
+		l.limit = math.Max(1, math.Min(l.max, l.limit*g+math.Sqrt(l.limit)*g))
+		// The best latency drifts up slowly, so that a server that got slower
+		// for good is not judged against a moment long gone.
+		l.best += l.best / 100
+	}
+	l.peak = math.Max(l.peak, l.limit)
+	l.winStart, l.winLat, l.throttled = time.Now(), l.winLat[:0], 0
+}
+
+// current is the bound now and the highest it reached.
+func (l *limiter) current() (now, peak int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit), int(l.peak)
+}
+
+// isThrottle reports a server asking the client to slow down: DynamoDB's
+// throttling errors, or a 5xx.
+func isThrottle(err error) bool {
+	if err == nil {
+		return false
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch code := api.ErrorCode(); {
+		case code == "ProvisionedThroughputExceededException", code == "ThrottlingException",
+			code == "RequestLimitExceeded", code == "SlowDown", strings.HasSuffix(code, "ThrottledException"):
+			return true
+		}
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() >= 500 {
+		return true
+	}
+	return false
+}
