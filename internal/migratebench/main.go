@@ -71,7 +71,7 @@ func main() {
 	flag.IntVar(&c.contention, "contention", 1000, "ready worksets for the 16-monitor contention run (0 to skip)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the Migrator's apply to this file")
 	flag.StringVar(&c.only, "only", "", "run only these parts, comma-separated: migration, leases, contention, idle, sweep, scale (default: all)")
-	flag.IntVar(&c.sweepN, "sweep-n", 3000, "worksets for the Migrator and the floor in the round-trip sweep (0 to skip)")
+	flag.IntVar(&c.sweepN, "sweep-n", 10000, "worksets for the Migrator and the floor in the round-trip sweep (0 to skip)")
 	flag.IntVar(&c.sweepGuideN, "sweep-guide-n", 300, "worksets for the guide's script in the round-trip sweep")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
