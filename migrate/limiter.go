@@ -37,6 +37,12 @@ type limiter struct {
 	best      time.Duration   // the lowest window median latency seen
 	peak      float64         // the highest limit reached
 	probing   bool            // slow start: double each window until latency rises or the server throttles
+	// gap spaces the starts of writes once the bound is down to one and the
+	// server still throttles: below one write in flight, the rate is what
+	// gives. It doubles while throttling goes on and shrinks by a quarter a
+	// window after.
+	gap       time.Duration
+	lastStart time.Time
 }
 
 func newLimiter(max int, fixed bool) *limiter {
@@ -49,7 +55,8 @@ func newLimiter(max int, fixed bool) *limiter {
 	return l
 }
 
-// acquire waits for a slot; it returns early with the context's error.
+// acquire waits for a slot (and, while the bound spaces writes, for the
+// write's turn); it returns early with the context's error.
 func (l *limiter) acquire(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		l.mu.Lock()
@@ -58,14 +65,37 @@ func (l *limiter) acquire(ctx context.Context) error {
 	})
 	defer stop()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for l.inflight >= int(l.limit) {
 		if err := ctx.Err(); err != nil {
+			l.mu.Unlock()
 			return err
 		}
 		l.cond.Wait()
 	}
 	l.inflight++
+	var wait time.Duration
+	if now := time.Now(); l.gap > 0 {
+		next := l.lastStart.Add(l.gap)
+		if next.After(now) {
+			wait, l.lastStart = next.Sub(now), next
+		} else {
+			l.lastStart = now
+		}
+	}
+	l.mu.Unlock()
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.inflight--
+			l.cond.Broadcast()
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 
@@ -91,10 +121,20 @@ func (l *limiter) release(lat time.Duration, err error) {
 	// hiccup) do not move it; a server that queues does.
 	slices.Sort(l.winLat)
 	med := l.winLat[n/2]
+	throttling := l.throttled*20 > n || l.throttled >= 4
 	switch {
-	case l.throttled*20 > n || l.throttled >= 4:
+	case throttling && l.limit <= 1:
+		l.gap = min(max(2*l.gap, time.Millisecond), time.Second) // one at a time is still too many: space them
+		l.probing = false
+	case throttling:
 		l.limit = math.Max(1, l.limit/2) // the server asks to slow down (throttled, 5xx)
 		l.probing = false
+	case l.gap > 0:
+		// Close the gap slowly (and open it fast, above): the spacing that
+		// holds is near the table's rate, and probing past it costs throttles.
+		if l.gap -= l.gap / 4; l.gap < 100*time.Microsecond {
+			l.gap = 0
+		}
 	case l.probing && (l.best == 0 || med < 3*l.best/2):
 		// Slow start: while latency holds, double (so a run reaches its level
 		// in a handful of windows, not dozens).
