@@ -252,6 +252,52 @@ func TestSideBySideDeployedWritesInterleaved(t *testing.T) {
 	}
 }
 
+// raceRound runs one round of claimers over worksets ws-00.. ws-(n-1): per
+// claimer, a Go goroutine calling goClaim in one order and a replayed Python
+// monitor calling acquire_lock in the other. It returns, per workset, every
+// owner that believed it won.
+func (e *sideBySide) raceRound(round, worksets, claimers int, goClaim func(id, owner string) error) map[string][]string {
+	ctx := e.t.Context()
+	var mu sync.Mutex
+	winners := map[string][]string{}
+	won := func(id, owner string) {
+		mu.Lock()
+		winners[id] = append(winners[id], owner)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for c := range claimers {
+		goOwner, pyOwner := fmt.Sprintf("go-%d-%d", round, c), fmt.Sprintf("host-py-%d-%d", round, c)
+		py := e.py(pyOwner)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range worksets {
+				id := fmt.Sprintf("ws-%02d", (i+c)%worksets)
+				if goClaim(id, goOwner) == nil {
+					won(id, goOwner)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range worksets {
+				id := fmt.Sprintf("ws-%02d", (worksets-1-i+c)%worksets)
+				ok, err := py.AcquireLock(ctx, id, false)
+				if err != nil {
+					e.t.Error(err)
+					return
+				}
+				if ok {
+					won(id, pyOwner)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return winners
+}
+
 // Many Go and "Python" claimers race over worksets whose locks (Go leases and
 // Python locks alike) have all expired, round after round. In every round each
 // workset must have at most one claimer that believes it holds it, and the
@@ -267,43 +313,10 @@ func TestSideBySideClaimRace(t *testing.T) {
 	doubles, goWins, pyWins, refusedWrongHolder := 0, 0, 0, 0
 	for round := range rounds {
 		e.clock.Advance(deployed.LockTimeout + time.Minute) // every lock of the last round is stale
-		var mu sync.Mutex
-		winners := map[string][]string{}
-		var wg sync.WaitGroup
-		for c := range claimers {
-			goOwner, pyOwner := fmt.Sprintf("go-%d-%d", round, c), fmt.Sprintf("host-py-%d-%d", round, c)
-			py := e.py(pyOwner)
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				for i := range worksets {
-					id := fmt.Sprintf("ws-%02d", (i+c)%worksets)
-					_, err := e.st.AcquireLease(ctx, id, goOwner, 10*time.Minute)
-					mu.Lock()
-					if err == nil {
-						winners[id] = append(winners[id], goOwner)
-					}
-					mu.Unlock()
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				for i := range worksets {
-					id := fmt.Sprintf("ws-%02d", (worksets-1-i+c)%worksets)
-					ok, err := py.AcquireLock(ctx, id, false)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					if ok {
-						winners[id] = append(winners[id], pyOwner)
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		winners := e.raceRound(round, worksets, claimers, func(id, owner string) error {
+			_, err := e.st.AcquireLease(ctx, id, owner, 10*time.Minute)
+			return err
+		})
 		for i := range worksets {
 			id := fmt.Sprintf("ws-%02d", i)
 			ws := winners[id]
@@ -433,46 +446,13 @@ func TestSideBySideOneWriteClaims(t *testing.T) {
 		if round == 1 {
 			e.clock.Advance(deployed.LockTimeout + time.Minute) // every Python lock is stale
 		}
-		var mu sync.Mutex
-		winners := map[string][]string{}
-		var wg sync.WaitGroup
-		for c := range claimers {
-			goOwner, pyOwner := fmt.Sprintf("go-%d-%d", round, c), fmt.Sprintf("host-py-%d-%d", round, c)
-			py := e.py(pyOwner)
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				for i := range worksets {
-					id := fmt.Sprintf("ws-%02d", (i+c)%worksets)
-					_, err := workset.Claim(ctx, e.st, workset.ClaimRequest{ID: id, Owner: goOwner, TTL: 10 * time.Minute})
-					if err != nil && !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
-						t.Errorf("claim %s: %v", id, err)
-					}
-					mu.Lock()
-					if err == nil {
-						winners[id] = append(winners[id], goOwner)
-					}
-					mu.Unlock()
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				for i := range worksets {
-					id := fmt.Sprintf("ws-%02d", (worksets-1-i+c)%worksets)
-					ok, err := py.AcquireLock(ctx, id, false)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					if ok {
-						winners[id] = append(winners[id], pyOwner)
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		winners := e.raceRound(round, worksets, claimers, func(id, owner string) error {
+			_, err := workset.Claim(ctx, e.st, workset.ClaimRequest{ID: id, Owner: owner, TTL: 10 * time.Minute})
+			if err != nil && !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
+				t.Errorf("claim %s: %v", id, err)
+			}
+			return err
+		})
 		for id, ws := range winners {
 			if len(ws) > 1 {
 				t.Errorf("round %d: %s held by %v at once", round, id, ws)
