@@ -26,9 +26,21 @@
 //
 // # Nothing stranded
 //
-// A Monitor also hands back, every OrphanAfter/4, active worksets that hold no
-// live lease and were not written for OrphanAfter: a worker that died without
-// recording an outcome never strands its workset.
+// A Monitor also hands back, every OrphanAfter/4, active worksets that this
+// SDK's workers left: no live lease and no write for OrphanAfter. A worker
+// that died without recording an outcome never strands its workset.
+//
+// # Never twice: work of other tools
+//
+// The deployed workers give no liveness signal while they run: the legacy
+// daylily monitor writes daylily.in_progress once and runs the pipeline for
+// hours, the guide's monitor writes _LOCKED and never renews it, the deployed
+// Python monitor never refreshes its lock. Silence there proves nothing. So a
+// workset whose active state another tool wrote, or that holds another tool's
+// lock (workset.Workset.ForeignWork: the record says so, imports from those
+// tools included), is never claimed, taken over or handed back by a Monitor,
+// however old its lock: its stores refuse the takeover, and the sweep leaves
+// it alone unless Options.ForeignAfter sets an explicit bound.
 package monitor
 
 import (
@@ -102,14 +114,23 @@ type Options struct {
 	Backoff func(n int) time.Duration
 	// MaxRetries overrides the per-workset retry limit when positive.
 	MaxRetries int
-	// OrphanAfter is how long an active workset (in_progress or locked) may
-	// go without a live lease and without a write before the monitor hands it
-	// back to the queue (retrying, due at once, count unchanged): its worker
-	// died, or lost its lease, without recording an outcome. It is how no
-	// workset is ever stranded. A worker that runs worksets outside a monitor
-	// must hold a lease, or write more often than this (default 2×LeaseTTL;
-	// negative turns the sweep off).
+	// OrphanAfter is how long an active workset (in_progress or locked) that
+	// this SDK wrote may go without a live lease and without a write before
+	// the monitor hands it back to the queue (retrying, due at once, count
+	// unchanged): its worker died, or lost its lease, without recording an
+	// outcome. It is how no workset is ever stranded. A worker that runs
+	// worksets through this SDK outside a monitor must hold a lease and renew
+	// it (default 2×LeaseTTL; negative turns the sweep off). Worksets other
+	// tools work on (workset.Workset.ForeignWork) are left to ForeignAfter.
 	OrphanAfter time.Duration
+	// ForeignAfter, when positive, is how long a workset another tool works on
+	// (workset.Workset.ForeignWork: the deployed Python code, a legacy
+	// monitor, or a record imported from either) may go without a write, and
+	// with its lock expired, before the sweep hands it back. Those workers
+	// give no liveness signal, so pick a bound longer than any run of theirs
+	// (a pipeline takes hours). Zero, the default, never hands such a workset
+	// back: an operator does, once they know its worker stopped.
+	ForeignAfter time.Duration
 	// Clock (default workset.SystemClock) and Logger (default discarded).
 	Clock  workset.Clock
 	Logger *slog.Logger
@@ -214,6 +235,8 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 		return nil, fmt.Errorf("%w: monitor: empty Owner", workset.ErrInvalidInput)
 	case o.Concurrency < 1 || o.PollInterval <= 0 || o.LeaseTTL <= 0 || o.RenewEvery <= 0 || o.RenewEvery >= o.LeaseTTL:
 		return nil, fmt.Errorf("%w: monitor: need Concurrency ≥ 1, positive PollInterval and LeaseTTL, and 0 < RenewEvery < LeaseTTL", workset.ErrInvalidInput)
+	case o.ForeignAfter < 0:
+		return nil, fmt.Errorf("%w: monitor: ForeignAfter %v is negative (0 never hands foreign work back)", workset.ErrInvalidInput, o.ForeignAfter)
 	case o.MaxPollInterval < o.PollInterval:
 		return nil, fmt.Errorf("%w: monitor: MaxPollInterval %v is below PollInterval %v", workset.ErrInvalidInput, o.MaxPollInterval, o.PollInterval)
 	case o.Clock == nil || o.Backoff == nil:
@@ -501,7 +524,8 @@ func (m *Monitor) work(runCtx context.Context, w *workset.Workset) Outcome {
 }
 
 // sweepOrphans hands back to the queue, one page per sweep, the active
-// worksets that hold no live lease and were not written for OrphanAfter. Each
+// worksets that hold no live lease and were not written for OrphanAfter, and
+// leaves those other tools work on alone unless ForeignAfter allows it. Each
 // hand-back is one conditional transition (expected state and version), so it
 // never races the worker it presumes dead: any write of that worker's wins.
 func (m *Monitor) sweepOrphans(ctx context.Context, now time.Time) {
@@ -523,12 +547,21 @@ func (m *Monitor) sweepOrphans(ctx context.Context, now time.Time) {
 			m.orphanCursor = page.Cursor
 		}
 		for _, w := range page.Worksets {
-			if w.Lease != nil && !w.Lease.Expired(now, 0) || now.Sub(w.UpdatedAt) < m.opts.OrphanAfter {
+			if w.Lease != nil && !w.Lease.Expired(now, 0) {
+				continue
+			}
+			reason := fmt.Sprintf("orphaned: no live lease and no write since %s; handed back by %s", storekit.FormatTime(w.UpdatedAt), m.opts.Owner)
+			if w.ForeignWork() {
+				if m.opts.ForeignAfter <= 0 || now.Sub(w.UpdatedAt) < m.opts.ForeignAfter {
+					m.opts.Logger.DebugContext(ctx, "monitor: left alone: another tool works on it", "workset", w.ID, "state", w.State, "updated", w.UpdatedAt)
+					continue
+				}
+				reason = fmt.Sprintf("foreign work silent since %s, past ForeignAfter %v; handed back by %s", storekit.FormatTime(w.UpdatedAt), m.opts.ForeignAfter, m.opts.Owner)
+			} else if now.Sub(w.UpdatedAt) < m.opts.OrphanAfter {
 				continue
 			}
 			req := workset.TransitionRequest{ID: w.ID, To: workset.StateRetrying, ExpectedState: w.State,
-				Reason: fmt.Sprintf("orphaned: no live lease and no write since %s; handed back by %s", storekit.FormatTime(w.UpdatedAt), m.opts.Owner),
-				Retry:  &workset.RetryInfo{Count: w.RetryCount, After: now}}
+				Reason: reason, Retry: &workset.RetryInfo{Count: w.RetryCount, After: now}}
 			if w.State == workset.StateLocked { // the graph hands a claim back to ready
 				req.To, req.Retry = workset.StateReady, nil
 			}

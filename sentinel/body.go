@@ -54,6 +54,10 @@ type Body struct {
 	RetryAfter time.Time `json:"retry_after,omitzero"`
 	FailedStep string    `json:"failed_step,omitempty"`
 
+	// Foreign is set on a sentinel this SDK imported from a record another
+	// tool wrote (workset.Workset.Foreign), so that the provenance survives.
+	Foreign bool `json:"foreign,omitempty"`
+
 	// Op is the idempotency key of the transition that wrote or claimed this
 	// sentinel (TransitionRequest.IdempotencyKey).
 	Op string `json:"op,omitempty"`

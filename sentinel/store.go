@@ -246,6 +246,9 @@ type snapshot struct {
 	// recordState is its state.
 	record      *Body
 	recordState workset.State
+	// recordForeign is set when the deciding sentinel's body was read and is
+	// not this SDK's own, or is marked as imported from another tool's record.
+	recordForeign bool
 }
 
 // recordStates are the states whose sentinel bodies carry the retry record,
@@ -306,6 +309,7 @@ func (s *Store) derive(snap *snapshot) view {
 	default:
 		return v
 	}
+	w.Foreign = s.foreignTop(snap, v.top)
 	for st, obj := range snap.sentinels {
 		if w.CreatedAt.IsZero() || obj.LastModified.Before(w.CreatedAt) {
 			w.CreatedAt = obj.LastModified
@@ -347,6 +351,21 @@ func (s *Store) derive(snap *snapshot) view {
 		}
 	}
 	return v
+}
+
+// foreignTop reports whether the sentinel deciding the state (top) was written
+// by another tool, or imported from another tool's record: a lock object
+// without this SDK's body, or a state sentinel smaller than any body this SDK
+// writes (known from the listing, without a read) or read as not its own.
+func (s *Store) foreignTop(snap *snapshot, top workset.State) bool {
+	if top == workset.StateLocked {
+		return snap.lock == nil || snap.lock.Legacy || snap.lock.Foreign
+	}
+	obj, ok := snap.sentinels[top]
+	if !ok {
+		return false // no sentinel: the state comes from the no-sentinel policy
+	}
+	return (obj.Size >= 0 && obj.Size < minOwnBody) || snap.recordForeign
 }
 
 // lockMeaning says what the lock object stands for: a lease (ours, or a legacy
@@ -697,7 +716,9 @@ func (s *Store) readRecord(ctx context.Context, snap *snapshot, legacy bool) err
 	if err != nil {
 		return err
 	}
-	if b := ParseBody(data); !b.Legacy || legacy {
+	b := ParseBody(data)
+	snap.recordForeign = b.Legacy || b.Foreign
+	if !b.Legacy || legacy {
 		snap.record, snap.recordState = &b, st
 	}
 	return nil

@@ -89,7 +89,13 @@ func (s *Store) wroteOp(ctx context.Context, obj Object, key string) bool {
 // move performs an accepted transition in its steps: claim, write the target,
 // write the legacy marker, remove the sentinels that mask the target.
 func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.TransitionRequest) error {
-	mv := &mover{s: s, snap: snap, v: v, req: req, now: s.now(), etags: make(map[workset.State]string, len(snap.sentinels))}
+	return s.moveImported(ctx, snap, v, req, false)
+}
+
+// moveImported is move whose target is marked foreign when foreign is set
+// (an import of another tool's record).
+func (s *Store) moveImported(ctx context.Context, snap *snapshot, v view, req workset.TransitionRequest, foreign bool) error {
+	mv := &mover{s: s, snap: snap, v: v, req: req, now: s.now(), etags: make(map[workset.State]string, len(snap.sentinels)), foreign: foreign}
 	for st, o := range snap.sentinels {
 		mv.etags[st] = o.ETag
 	}
@@ -111,6 +117,8 @@ type mover struct {
 	req   workset.TransitionRequest
 	now   time.Time
 	etags map[workset.State]string
+	// foreign marks the target as imported from another tool's record.
+	foreign bool
 }
 
 // lockBody is the current lease's body (empty when the lock object is a
@@ -182,7 +190,7 @@ func (mv *mover) claim(ctx context.Context) error {
 func (mv *mover) writeTarget(ctx context.Context) error {
 	s, req, now := mv.s, mv.req, mv.now
 	target := Body{State: string(req.To), At: now, Reason: req.Reason, ErrorDetails: req.ErrorDetails, ErrorCategory: string(req.ErrorCategory),
-		FailedStep: req.FailedStep, Op: req.IdempotencyKey}
+		FailedStep: req.FailedStep, Op: req.IdempotencyKey, Foreign: mv.foreign}
 	if req.Retry != nil {
 		target.RetryCount, target.RetryAfter = req.Retry.Count, storekit.TruncateTime(req.Retry.After)
 	} else if slices.Contains(recordStates, req.To) && mv.snap.record != nil {
@@ -191,7 +199,7 @@ func (mv *mover) writeTarget(ctx context.Context) error {
 	}
 	if req.To == workset.StateLocked {
 		if b := mv.lockBody(); b.Owner != "" {
-			b.Locked, b.Next, b.At = true, "", now
+			b.Locked, b.Next, b.At, b.Foreign = true, "", now, mv.foreign
 			target = b
 		} else {
 			target.Locked = true
@@ -343,7 +351,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 	case v.exists && v.w.State == w.State && len(v.counts) == 1:
 		return v.w, nil // already says exactly this
 	case !v.exists:
-		body, nonce := Body{State: string(w.State), At: s.now(), Reason: req.Reason, ErrorDetails: w.ErrorDetails, Locked: w.State == workset.StateLocked}.encode()
+		body, nonce := Body{State: string(w.State), At: s.now(), Reason: req.Reason, ErrorDetails: w.ErrorDetails, Locked: w.State == workset.StateLocked, Foreign: w.Foreign}.encode()
 		key := s.key(w.ID, w.State)
 		if _, err := s.bucket.Create(ctx, key, body); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
 			if errors.Is(err, ErrPreconditionFailed) {
@@ -356,7 +364,7 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		if reason == "" {
 			reason = "imported"
 		}
-		if err := s.move(ctx, snap, v, workset.TransitionRequest{ID: w.ID, To: w.State, Reason: reason, Force: true, ErrorDetails: w.ErrorDetails}); err != nil {
+		if err := s.moveImported(ctx, snap, v, workset.TransitionRequest{ID: w.ID, To: w.State, Reason: reason, Force: true, ErrorDetails: w.ErrorDetails}, w.Foreign); err != nil {
 			return nil, err
 		}
 	}

@@ -55,6 +55,13 @@ type Workset struct {
 	// Version counts the writes made to this record through this SDK. It starts
 	// at 1 on registration; records written by other tools may read as 0.
 	Version int64
+	// Foreign is set when the current state was written by another tool than
+	// this SDK (the deployed Python code, a legacy sentinel monitor) or
+	// imported from a record that was. Those tools give no liveness signal
+	// while they work (see ForeignWork), so nothing this SDK keeps tells
+	// whether they still run the workset. Every write of this SDK that sets
+	// the state clears it; an import keeps it as given.
+	Foreign bool
 
 	ErrorDetails  string
 	ErrorCategory ErrorCategory
@@ -104,9 +111,26 @@ func (w *Workset) Clone() *Workset {
 	return &c
 }
 
+// ForeignWork reports whether w is active (in_progress or locked) under
+// another tool's hand: its state was written by another tool (Foreign), or the
+// lock it holds is another tool's (Lease.Foreign). Such a worker may still be
+// running it however long ago it wrote or however stale its lock looks: the
+// legacy daylily monitor writes daylily.in_progress once and runs for hours,
+// the deployed Python monitor never refreshes its lock. So no store takes an
+// expired lease of such a workset over, and the monitor never hands one back
+// on its own (monitor.Options.ForeignAfter is the explicit bound).
+func (w *Workset) ForeignWork() bool {
+	if w.State != StateInProgress && w.State != StateLocked {
+		return false
+	}
+	return w.Foreign || (w.Lease != nil && w.Lease.Foreign())
+}
+
 // Lease is a time-bounded, exclusive claim on a workset. Token is the fencing
 // token: it grows with every acquisition of the workset, and a write made under a
-// lease whose token is no longer current fails with ErrLeaseLost.
+// lease whose token is no longer current fails with ErrLeaseLost. A lock that
+// another tool wrote (the deployed Python code's lock_owner, a legacy lock
+// file) reads as a Lease with Token 0 (see Foreign).
 type Lease struct {
 	WorksetID  string
 	Owner      string
@@ -114,6 +138,11 @@ type Lease struct {
 	AcquiredAt time.Time
 	ExpiresAt  time.Time
 }
+
+// Foreign reports whether the lease is a lock another tool wrote (Token 0):
+// it carries no fencing token, and its expiry is that tool's own, which its
+// worker may never refresh.
+func (l Lease) Foreign() bool { return l.Token == 0 }
 
 // Expired reports whether another owner may take the lease over at now: that is
 // when now is at or past ExpiresAt plus the skew margin allowed for clocks that

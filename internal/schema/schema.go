@@ -13,7 +13,7 @@ var modeled = map[string]bool{
 	"created_at": true, "updated_at": true, "state_history": true, "metadata": true,
 	"lock_owner": true, "lock_acquired_at": true, "lock_expires_at": true,
 	"error_details": true, "error_category": true, "cluster_name": true, "metrics": true,
-	"version": true, "lease_token": true, "lease_expires_ms": true, "lease_lock_expires_at": true, "last_op": true,
+	"version": true, "lease_token": true, "lease_expires_ms": true, "lease_lock_expires_at": true, "last_op": true, "sdk_state": true,
 	"retry_count": true, "retry_after": true, "failed_step": true, "max_retries": true,
 }
 

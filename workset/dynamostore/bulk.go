@@ -86,6 +86,11 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		Set(expression.Name(attrHistory), expression.Value(historyValue(w.History))).
 		Set(expression.Name(attrLastOp), expression.Value(op)).
 		Set(expression.Name(attrVersion), expression.Plus(expression.IfNotExists(expression.Name(attrVersion), expression.Value(0)), expression.Value(1)))
+	if w.Foreign {
+		upd = upd.Remove(expression.Name(attrSDKState))
+	} else {
+		upd = upd.Set(expression.Name(attrSDKState), expression.Value(string(w.State)))
+	}
 	opt := item{}
 	if err := encodeOptional(opt, w); err != nil {
 		return nil, err

@@ -175,7 +175,7 @@ func TestWrittenItemShape(t *testing.T) {
 		"created_at": s("2026-05-06T07:08:09.000000Z"), "updated_at": s("2026-05-06T07:08:09.000000Z"),
 		"state_history": l(m(map[string]av{"state": s("ready"), "timestamp": s("2026-05-06T07:08:09.000000Z"), "reason": s("Initial registration")})),
 		"metadata":      m(map[string]av{"samples": n("12"), "migrated_from_s3": &types.AttributeValueMemberBOOL{Value: true}}),
-		"customer_id":   s("c-9"), "version": n("1"),
+		"customer_id":   s("c-9"), "version": n("1"), "sdk_state": s("ready"),
 	}
 	if d := cmp.Diff(want, got, avCmp); d != "" {
 		t.Errorf("registered item (-want +got):\n%s", d)

@@ -28,7 +28,12 @@ import (
 //     read checks that (see ours), and otherwise treats the lock as another
 //     tool's, judged by its parsed timestamps;
 //   - last_op: the id of the last write, so a retry after an ambiguous failure
-//     can tell whether its own write applied.
+//     can tell whether its own write applied;
+//   - sdk_state: the state this SDK last wrote, beside state. The deployed code
+//     writes state without it, so a record whose state differs from sdk_state
+//     (or has none) had its state written by another tool: Workset.Foreign.
+//     An import of a foreign record leaves it out, so the provenance survives a
+//     migration.
 const (
 	attrID             = "workset_id"
 	attrState          = "state"
@@ -57,6 +62,7 @@ const (
 	attrLeaseExpiresMs = "lease_expires_ms"
 	attrLeaseLockCopy  = "lease_lock_expires_at"
 	attrLastOp         = "last_op"
+	attrSDKState       = "sdk_state"
 )
 
 // deployedLockTimeout is the deployed system's lock timeout, used to judge a
@@ -182,6 +188,10 @@ func (d *decoder) fields() {
 	w.Version, d.r.hasVersion = d.num(attrVersion)
 	w.FencingToken, _ = d.num(attrLeaseToken)
 	d.r.lastOp, _ = str(d.it, attrLastOp)
+	sdkState, _ := str(d.it, attrSDKState)
+	if st, _ := str(d.it, attrState); sdkState != st {
+		w.Foreign = true
+	}
 }
 
 // times reads created_at and updated_at, keeping updated_at's exact string
@@ -390,6 +400,9 @@ func encode(w *workset.Workset, op string) (item, error) {
 		attrHistory:   historyValue(w.History),
 		attrVersion:   nv(w.Version),
 		attrLastOp:    sv(op),
+	}
+	if !w.Foreign {
+		it[attrSDKState] = sv(string(w.State))
 	}
 	if err := encodeOptional(it, w); err != nil {
 		return nil, err

@@ -35,6 +35,16 @@ func (s *Store) expiredOurs(now time.Time) expression.ConditionBuilder {
 	return and(ours(), expression.Name(attrLeaseExpiresMs).LessThanEqual(expression.Value(now.Add(-s.opts.SkewMargin).UnixMilli())))
 }
 
+// notForeignWork holds unless the record is active under another tool's hand
+// (workset.Workset.ForeignWork, with the lock known to be ours): its state is
+// not in_progress or locked, or this SDK wrote it (sdk_state = state).
+func notForeignWork() expression.ConditionBuilder {
+	return expression.Or(
+		expression.Not(expression.Name(attrState).In(expression.Value(string(workset.StateInProgress)), expression.Value(string(workset.StateLocked)))),
+		expression.Name(attrSDKState).Equal(expression.Name(attrState)),
+	)
+}
+
 // AcquireLease implements workset.StateStore. A free workset, or one whose lease
 // (written by this SDK, and not since taken over by another tool) expired,
 // costs one UpdateItem: the free-or-expired test is inside the condition and the
@@ -58,7 +68,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	cond := and(exists(), expression.Or(
 		and(expression.AttributeNotExists(expression.Name(attrLockOwner)),
 			expression.Name(attrState).In(expression.Value(string(leasable[0])), expression.Value(string(leasable[1])))),
-		s.expiredOurs(now),
+		and(s.expiredOurs(now), notForeignWork()),
 	))
 	w, err := s.write(ctx, id, op, fresh, cond, func(cur *workset.Workset) (expression.UpdateBuilder, error) {
 		d, err := storekit.CheckAcquire(cur, owner, now, s.opts.SkewMargin)

@@ -530,6 +530,7 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (expression.UpdateBuilder, error) {
 	entry := historyValue([]workset.HistoryEntry{storekit.HistoryEntryFor(req, now)})
 	upd := stamp(expression.Set(expression.Name(attrState), expression.Value(string(req.To))), now, op).
+		Set(expression.Name(attrSDKState), expression.Value(string(req.To))).
 		Set(expression.Name(attrHistory), expression.ListAppend(
 			expression.IfNotExists(expression.Name(attrHistory), expression.Value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})),
 			expression.Value(entry)))

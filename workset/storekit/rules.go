@@ -69,9 +69,14 @@ const (
 )
 
 // CheckAcquire decides whether owner may acquire a lease on w at now, and how.
+// An expired lease is taken over, except on a workset another tool works on
+// (w.ForeignWork): its worker gives no liveness signal, so an expired lock
+// there proves nothing, and the takeover is refused with ErrNotLeasable.
 func CheckAcquire(w *workset.Workset, owner string, now time.Time, skew time.Duration) (AcquireDecision, error) {
 	if w.Lease != nil {
 		switch {
+		case w.Lease.Expired(now, skew) && w.ForeignWork():
+			return 0, ForeignWork(w)
 		case w.Lease.Expired(now, skew):
 			return AcquireTakeover, nil
 		case w.Lease.Owner == owner:
@@ -84,6 +89,17 @@ func CheckAcquire(w *workset.Workset, owner string, now time.Time, skew time.Dur
 		return 0, NotLeasable(w.ID, w.State)
 	}
 	return AcquireNew, nil
+}
+
+// ForeignWork is the ErrNotLeasable of a workset another tool works on
+// (w.ForeignWork).
+func ForeignWork(w *workset.Workset) error {
+	who := "another tool"
+	if w.Lease != nil && w.Lease.Foreign() {
+		who = fmt.Sprintf("%q", w.Lease.Owner)
+	}
+	return &workset.Error{ID: w.ID, Kind: workset.ErrNotLeasable,
+		Detail: fmt.Sprintf("it is %s by %s, which gives no liveness signal and may still be running it; hand it back explicitly (a transition) once you know it stopped", w.State, who)}
 }
 
 // NotLeasable is the ErrNotLeasable of a workset in state s.
@@ -102,6 +118,7 @@ func NotLeasable(id string, s workset.State) error {
 func ApplyTransition(w *workset.Workset, req workset.TransitionRequest, now time.Time) {
 	applyLifecycle(w, req, now)
 	w.State = req.To
+	w.Foreign = false
 	w.UpdatedAt = now
 	w.Version++
 	if req.ErrorDetails != "" {

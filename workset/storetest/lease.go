@@ -248,3 +248,56 @@ func testClaim(e *env) {
 		e.t.Errorf("after the race: %s, lease %+v", got.State, got.Lease)
 	}
 }
+
+// testForeignWork: a workset another tool works on (here imported as such,
+// the way the Migrator copies a legacy monitor's daylily.in_progress) reads as
+// Foreign, keeps that through reads, and its expired lease is never taken
+// over; the first write of this SDK that sets the state clears it.
+func testForeignWork(e *env) {
+	imp, ok := e.s.(workset.Importer)
+	e.skipUnless(ok, "store does not implement workset.Importer")
+	own := e.register("ws-own", "")
+	if own.Foreign || own.ForeignWork() {
+		e.t.Fatalf("a record this SDK registered reads as foreign: %+v", own)
+	}
+	e.register("ws-f", "")
+	l, err := e.s.AcquireLease(e.ctx, "ws-f", "sdk-worker", 30*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rec := e.get("ws-f")
+	rec.State, rec.Foreign = workset.StateInProgress, true
+	if _, err := imp.Import(e.ctx, workset.ImportRequest{Workset: rec, Reason: "imported from a legacy monitor's layout"}); err != nil {
+		e.t.Fatalf("Import of a foreign in_progress record: %v", err)
+	}
+	got := e.get("ws-f")
+	if got.State != workset.StateInProgress || !got.Foreign || !got.ForeignWork() {
+		e.t.Fatalf("imported foreign record reads state %s Foreign=%v ForeignWork=%v; want in_progress, true, true", got.State, got.Foreign, got.ForeignWork())
+	}
+	// Long past every lease bound: the lease that is left proves nothing about
+	// the tool that wrote the state, so no one takes it over.
+	e.clock.Advance(24 * time.Hour)
+	before := e.get("ws-f")
+	_, err = e.s.AcquireLease(e.ctx, "ws-f", "another-monitor", time.Minute)
+	wantErr(e.t, err, workset.ErrNotLeasable, "takeover of an expired lease on foreign work")
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-f", Owner: "another-monitor", TTL: time.Minute})
+	if err == nil {
+		e.t.Fatal("Claim of foreign work succeeded")
+	}
+	e.unchanged(before, "the refused takeover")
+	// An explicit transition of this SDK (an operator's, say) decides.
+	moved := e.transition(workset.TransitionRequest{ID: "ws-f", To: workset.StateRetrying, Force: true, Reason: "operator: the legacy run stopped"})
+	if moved.Foreign || e.get("ws-f").Foreign {
+		e.t.Fatalf("a state this SDK wrote still reads as foreign")
+	}
+	_ = l
+	// An import of a record of this SDK's own stays its own.
+	rec = e.get("ws-own")
+	rec.State = workset.StateInProgress
+	if _, err := imp.Import(e.ctx, workset.ImportRequest{Workset: rec}); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.get("ws-own").Foreign {
+		e.t.Fatal("import of a record that is not foreign reads as foreign")
+	}
+}

@@ -91,6 +91,7 @@ var suite = []struct {
 		{"RefuseBadRequests", testLeaseInvalid},
 		{"ConcurrentAcquisitionsHaveOneWinner", testRaceLease},
 		{"ClaimLeasesAndStartsTogether", testClaim},
+		{"ForeignWorkIsNeverTakenOver", testForeignWork},
 	}},
 	{"Retries", []behaviour{
 		{"RecordFailureRetriesThenFails", testRecordFailure},
