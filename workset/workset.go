@@ -135,6 +135,9 @@ type Lease struct {
 	WorksetID  string
 	Owner      string
 	Token      int64
+	// AcquiredAt is when the lease was acquired; on DynamoDB, when it was
+	// acquired or last renewed (the deployed lock_acquired_at, which the
+	// deployed refresh_lock also moves, and on which its takeovers condition).
 	AcquiredAt time.Time
 	ExpiresAt  time.Time
 }

@@ -30,6 +30,9 @@ type Monitor struct {
 	Now func() time.Time
 	// Timeout is the lock timeout (default LockTimeout).
 	Timeout time.Duration
+	// BeforeWrite, when set, runs in AcquireLock between the read and its
+	// judgement and the conditional write: a test puts another writer there.
+	BeforeWrite func()
 }
 
 type item = map[string]types.AttributeValue
@@ -124,6 +127,9 @@ func (m *Monitor) AcquireLock(ctx context.Context, id string, force bool) (bool,
 	}
 	values[":now"] = s(Timestamp(now))
 	values[":exp"] = s(Timestamp(now.Add(m.timeout())))
+	if m.BeforeWrite != nil {
+		m.BeforeWrite()
+	}
 	_, err = m.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(m.Table), Key: item{"workset_id": s(id)},
 		UpdateExpression:          aws.String("SET lock_owner = :owner, lock_acquired_at = :now, lock_expires_at = :exp, updated_at = :now"),

@@ -84,7 +84,11 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	return w.Lease, nil
 }
 
-// RenewLease implements workset.StateStore (one UpdateItem).
+// RenewLease implements workset.StateStore (one UpdateItem). Like the deployed
+// refresh_lock, it moves lock_acquired_at to now with the expiry: a deployed
+// monitor's takeover is conditioned on the lock_acquired_at it judged stale,
+// so any stale judgement made before the renewal fails. The lease returned
+// (and read) has AcquiredAt = the last renewal.
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
 	defer storekit.WrapContextError(&err, lease.WorksetID)
 	if err := storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl); err != nil {
@@ -93,9 +97,9 @@ func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Du
 	now := s.now()
 	op := newOpID()
 	exp := now.Add(ttl)
-	var upd expression.UpdateBuilder
+	upd := expression.Set(expression.Name(attrLockAcquiredAt), expression.Value(storekit.FormatTime(now)))
 	if lease.Token == 0 { // a lock of another tool: keep it in its own shape
-		upd = expression.Set(expression.Name(attrLockExpiresAt), expression.Value(storekit.FormatTime(exp)))
+		upd = upd.Set(expression.Name(attrLockExpiresAt), expression.Value(storekit.FormatTime(exp)))
 	} else {
 		upd = setExpiry(upd, exp)
 	}

@@ -130,6 +130,49 @@ func TestSideBySidePythonTakesOverExpiredGoLease(t *testing.T) {
 	}
 }
 
+// A Python monitor that judged a Go lease stale just before a late Go renewal
+// must not land its takeover afterwards: its condition is lock_acquired_at =
+// the value it read, so the renewal moves lock_acquired_at, as the deployed
+// refresh_lock does (issue 23, 2). Otherwise the renewal reports success and
+// two holders run the workset.
+func TestSideBySideRenewalBeatsAStaleJudgement(t *testing.T) {
+	t.Parallel()
+	e := newSideBySide(t)
+	ctx := t.Context()
+	e.register("ws")
+	a, err := e.st.AcquireLease(ctx, "ws", "go-a", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(20 * time.Second)
+	py := e.py("host-py-1")
+	pyClock := e.clock.Now().Add(time.Minute) // a Python host whose judgement came late
+	py.Now = func() time.Time { return pyClock }
+	var renewed *workset.Lease
+	py.BeforeWrite = func() {
+		if renewed, err = e.st.RenewLease(ctx, *a, 30*time.Second); err != nil {
+			t.Errorf("Go renewal: %v", err)
+		}
+	}
+	ok, err := py.AcquireLock(ctx, "ws", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		t.Fatal("the Python takeover landed after the Go renewal reported success: two live holders")
+	}
+	w, err := e.st.Get(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Lease == nil || w.Lease.Owner != "go-a" || w.Lease.Token != a.Token || !w.Lease.ExpiresAt.Equal(renewed.ExpiresAt) {
+		t.Fatalf("lock after the race %+v; want go-a's renewed lease", w.Lease)
+	}
+	if _, err := e.st.Transition(ctx, workset.TransitionRequest{ID: "ws", To: workset.StateInProgress, Lease: renewed}); err != nil {
+		t.Fatalf("the renewed holder's fenced write: %v", err)
+	}
+}
+
 // force pre-emption by a Python monitor steals a live Go lease: the Go holder
 // is fenced off at once.
 func TestSideBySidePythonForcePreemptsGoLease(t *testing.T) {
