@@ -132,9 +132,9 @@ func (w *Workset) ForeignWork() bool {
 // another tool wrote (the deployed Python code's lock_owner, a legacy lock
 // file) reads as a Lease with Token 0 (see Foreign).
 type Lease struct {
-	WorksetID  string
-	Owner      string
-	Token      int64
+	WorksetID string
+	Owner     string
+	Token     int64
 	// AcquiredAt is when the lease was acquired; on DynamoDB, when it was
 	// acquired or last renewed (the deployed lock_acquired_at, which the
 	// deployed refresh_lock also moves, and on which its takeovers condition).
