@@ -19,12 +19,18 @@
 //     (RecordAndContinue, the default) or fails with ErrMirror
 //     (FailCall; the authoritative write stays applied). If recording fails the
 //     call fails.
-//   - Leases are acquired in the authoritative store, then in the mirror (an
-//     atomic create in the sentinel store, so legacy monitors see the lock).
-//     If the mirror reports the lock held (a legacy monitor claimed it), the
-//     authoritative lease is released and the caller gets ErrLeaseHeld: nothing is
-//     left half-taken. A renew that the mirror refuses as lost likewise releases
-//     the authoritative lease and reports ErrLeaseLost.
+//   - Leases and claims are exclusion, not state: a divergence recorded after
+//     the fact cannot undo a second run. So they are taken in the
+//     authoritative store, then in the mirror (an atomic create in the sentinel
+//     store, and for a claim the in_progress sentinel that legacy monitors
+//     respect), and one the mirror did not take is never handed out: the
+//     authoritative lease is released (a claim is first moved back to the
+//     state it left) and the caller gets the mirror's refusal (ErrLeaseHeld or
+//     ErrNotLeasable when a legacy monitor has it) or ErrMirror. Set
+//     Options.AllowUnmirroredLeases once no monitor reads the mirror any more
+//     to record such failures as divergences instead. A renew that the mirror
+//     refuses as lost releases the authoritative lease and reports
+//     ErrLeaseLost.
 //   - The mirror follows the authority: expected state and version apply to the
 //     authoritative store only.
 //   - Shadow reads (Options.ShadowReadRate) read the other store too and report
@@ -111,8 +117,15 @@ type Mismatch struct {
 type Options struct {
 	// Phase at construction (default LegacyPrimary).
 	Phase Phase
-	// OnMirrorFailure is the mirror-failure policy (default RecordAndContinue).
+	// OnMirrorFailure is the mirror-failure policy for state changes (default
+	// RecordAndContinue). Leases and claims follow AllowUnmirroredLeases.
 	OnMirrorFailure MirrorFailure
+	// AllowUnmirroredLeases hands out a lease or claim that the mirror failed
+	// to take (recording the divergence) instead of refusing it. Leave it off
+	// while any monitor may read the mirror (legacy monitors polling the
+	// bucket in NewPrimary, DynamoDB-side monitors in LegacyPrimary): such a
+	// monitor sees the workset free and runs it a second time.
+	AllowUnmirroredLeases bool
 	// Divergences receives divergence records (default a new *MemoryLog).
 	Divergences DivergenceLog
 	// ShadowReadRate is the fraction of Get calls that also read the other store
@@ -397,6 +410,12 @@ func (w *Writer) AcquireLease(ctx context.Context, id, owner string, ttl time.Du
 		return nil, err
 	}
 	if err != nil {
+		if !w.opts.AllowUnmirroredLeases {
+			if rerr := r.primary.ReleaseLease(context.WithoutCancel(ctx), *pl); rerr != nil {
+				err = fmt.Errorf("%w (and releasing the authoritative lease failed: %w)", err, rerr)
+			}
+			return nil, &workset.Error{ID: id, Kind: ErrMirror, Detail: fmt.Sprintf("the %s store did not take the lease; not handed out", r.mirrorName), Err: err}
+		}
 		if derr := w.diverged(ctx, r, id, "acquire", err); derr != nil {
 			_ = r.primary.ReleaseLease(ctx, *pl)
 			return nil, derr
@@ -407,6 +426,60 @@ func (w *Writer) AcquireLease(ctx context.Context, id, owner string, ttl time.Du
 	return pl, nil
 }
 
+// Claim implements workset.Claimer: the authoritative store claims (in one
+// write where it can), then the mirror (its lease and in_progress). A claim
+// the mirror did not take is backed out, so the caller never runs a workset
+// that a monitor reading the mirror sees as free (see the package doc and
+// Options.AllowUnmirroredLeases). req.IdempotencyKey goes to both stores.
+func (w *Writer) Claim(ctx context.Context, req workset.ClaimRequest) (*workset.Workset, error) {
+	r := w.route()
+	out, err := workset.Claim(ctx, r.primary, req)
+	if err != nil || r.mirror == nil {
+		if err == nil {
+			w.remember(r.pSide, out.Lease, nil)
+		}
+		return out, err
+	}
+	mw, merr := workset.Claim(ctx, r.mirror, req)
+	if merr == nil {
+		w.remember(r.pSide, out.Lease, mw.Lease)
+		return out, nil
+	}
+	refused := errors.Is(merr, workset.ErrLeaseHeld) || errors.Is(merr, workset.ErrNotLeasable) || errors.Is(merr, workset.ErrConflict)
+	if !refused && w.opts.AllowUnmirroredLeases {
+		if derr := w.diverged(ctx, r, req.ID, "claim", merr); derr == nil {
+			w.remember(r.pSide, out.Lease, nil)
+			return out, nil
+		}
+	}
+	if berr := w.backOut(context.WithoutCancel(ctx), r, out, merr); berr != nil {
+		merr = fmt.Errorf("%w (and backing the authoritative claim out failed: %w)", merr, berr)
+		if derr := w.diverged(ctx, r, req.ID, "claim back-out", berr); derr != nil {
+			merr = fmt.Errorf("%w; %w", merr, derr)
+		}
+	}
+	if refused {
+		return nil, merr
+	}
+	return nil, &workset.Error{ID: req.ID, Kind: ErrMirror, Detail: fmt.Sprintf("the %s store did not take the claim; backed out", r.mirrorName), Err: merr}
+}
+
+// backOut undoes a claim of the authoritative store: the workset goes back to
+// the state it left (a forced, fenced transition recording why), and the
+// lease is released.
+func (w *Writer) backOut(ctx context.Context, r route, claimed *workset.Workset, cause error) error {
+	prev := workset.StateReady
+	if n := len(claimed.History); n >= 2 && workset.IsLeasable(claimed.History[n-2].State) {
+		prev = claimed.History[n-2].State
+	}
+	_, err := r.primary.Transition(ctx, workset.TransitionRequest{ID: claimed.ID, To: prev, Force: true, Lease: claimed.Lease,
+		ExpectedState: workset.StateInProgress, Reason: fmt.Sprintf("claim by %s backed out: the %s store did not take it (%v)", claimed.Lease.Owner, r.mirrorName, cause)})
+	if rerr := r.primary.ReleaseLease(ctx, *claimed.Lease); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // RenewLease implements workset.StateStore.
 func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (*workset.Lease, error) {
 	r := w.route()
@@ -415,7 +488,8 @@ func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.D
 		return pl, err
 	}
 	var ml *workset.Lease
-	if w.mirrorLeaseMissing(r.mSide, lease) {
+	missing := w.mirrorLeaseMissing(r.mSide, lease)
+	if missing {
 		// The mirror was down when the lease was taken (a divergence was
 		// recorded then): take its lock now that it may be back, rather than
 		// asking it to renew a lock it never gave.
@@ -433,7 +507,12 @@ func (w *Writer) RenewLease(ctx context.Context, lease workset.Lease, ttl time.D
 		if derr := w.diverged(ctx, r, lease.WorksetID, "renew", err); derr != nil {
 			return nil, derr
 		}
+		// The mirror still holds the lock it gave (until its own expiry): keep
+		// the pairing, so later fenced writes still reach it.
 		ml = nil
+		if !missing {
+			ml = w.leaseFor(r.mSide, lease)
+		}
 	}
 	w.remember(r.pSide, pl, ml)
 	return pl, nil
@@ -511,6 +590,7 @@ func (w *Writer) Delete(ctx context.Context, id string, expectedVersion int64) e
 }
 
 var (
+	_ workset.Claimer     = (*Writer)(nil)
 	_ workset.Scanner     = (*Writer)(nil)
 	_ workset.BatchGetter = (*Writer)(nil)
 	_ workset.Importer    = (*Writer)(nil)

@@ -45,10 +45,11 @@ package monitor
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mathrand "math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -392,7 +393,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 		if w.Lease != nil && !w.Lease.Expired(m.opts.Clock.Now(), 0) {
 			continue // someone is on it
 		}
-		cw, err := workset.Claim(ctx, m.store, workset.ClaimRequest{ID: w.ID, Owner: m.opts.Owner, TTL: m.opts.LeaseTTL})
+		cw, err := m.claim(ctx, w.ID)
 		if err != nil {
 			if !errors.Is(err, workset.ErrLeaseHeld) && !errors.Is(err, workset.ErrNotLeasable) && !errors.Is(err, workset.ErrConflict) {
 				m.opts.Logger.WarnContext(ctx, "monitor: claiming failed", "workset", w.ID, "err", err)
@@ -421,6 +422,32 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 	return claimed, seen, nil
 }
 
+// claim claims id under a fresh idempotency key, and asks again with the same
+// key (at most twice) after an error that does not say the claim was refused:
+// a claim whose reply was lost is then recognised as applied and run now,
+// instead of sitting in_progress until the sweep.
+func (m *Monitor) claim(ctx context.Context, id string) (*workset.Workset, error) {
+	req := workset.ClaimRequest{ID: id, Owner: m.opts.Owner, TTL: m.opts.LeaseTTL, IdempotencyKey: rand.Text()}
+	w, err := workset.Claim(ctx, m.store, req)
+	for try := 1; err != nil && !refusal(err) && try < 3 && ctx.Err() == nil; try++ {
+		m.opts.Logger.DebugContext(ctx, "monitor: claim failed without a refusal; asking again with its key", "workset", id, "err", err)
+		w, err = workset.Claim(ctx, m.store, req)
+	}
+	return w, err
+}
+
+// refusal reports whether err says a store refused a request (so nothing was
+// written), as opposed to a failure that leaves its outcome unknown.
+func refusal(err error) bool {
+	for _, k := range []error{workset.ErrLeaseHeld, workset.ErrNotLeasable, workset.ErrConflict, workset.ErrNotFound,
+		workset.ErrInvalidInput, workset.ErrUnsupported} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // spread shuffles candidates within each run of equal priority, keeping
 // dispatch order between priorities, so that monitors polling the same queue
 // do not all race for the same workset first.
@@ -431,7 +458,7 @@ func spread(ws []*workset.Workset) {
 			end++
 		}
 		group := ws[start:end]
-		rand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
+		mathrand.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
 		start = end
 	}
 }

@@ -14,14 +14,21 @@ type ClaimRequest struct {
 	TTL   time.Duration
 	// Reason is the history entry's reason (default "claimed by <Owner>").
 	Reason string
+	// IdempotencyKey, when set, makes a retry of this claim safe, as for
+	// TransitionRequest.IdempotencyKey: after an ambiguous failure (a lost
+	// reply, a timeout) the caller claims again with the same key, and if the
+	// first attempt applied the retry returns the record with the caller's
+	// lease instead of ErrNotLeasable. Use a fresh key (a UUID) per attempt to
+	// claim; it is remembered until the workset's next write, so retry at once.
+	IdempotencyKey string
 }
 
 // Claimer is implemented by stores that claim a workset in one atomic write:
 // the lease is taken and the workset moved to in_progress together, or
 // neither happens. memstore and dynamostore implement it (DynamoDB in one
 // conditional UpdateItem). The sentinel store does not (a lock object cannot
-// be written together with a state sentinel), nor does dualwrite.Writer (the
-// mirror must see both steps): Claim does it for them in two writes.
+// be written together with a state sentinel): Claim does it for it in two
+// writes. dualwrite.Writer claims in each of its stores in turn.
 type Claimer interface {
 	Claim(ctx context.Context, req ClaimRequest) (*Workset, error)
 }
@@ -45,7 +52,9 @@ func Claim(ctx context.Context, s StateStore, req ClaimRequest) (*Workset, error
 	if reason == "" {
 		reason = "claimed by " + req.Owner // storekit.DefaultClaimReason
 	}
-	w, err := s.Transition(ctx, TransitionRequest{ID: req.ID, To: StateInProgress, Lease: l, Reason: reason})
+	// A retry of an applied claim finds its own live lease (extended, same
+	// token) and its own keyed transition (reported applied).
+	w, err := s.Transition(ctx, TransitionRequest{ID: req.ID, To: StateInProgress, Lease: l, Reason: reason, IdempotencyKey: req.IdempotencyKey})
 	if err != nil {
 		_ = s.ReleaseLease(context.WithoutCancel(ctx), *l)
 		var te *TransitionError

@@ -2,12 +2,16 @@ package reliability
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/daylily-informatics/worksetstate/internal/deployed"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
+	"github.com/daylily-informatics/worksetstate/internal/transport"
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/monitor"
 	"github.com/daylily-informatics/worksetstate/sentinel"
@@ -229,4 +233,48 @@ func TestForeignWorkIsNeverRunTwice(t *testing.T) {
 			t.Errorf("with ForeignAfter set, a foreign workset silent past it ran %d times, want once", runs["stopped-long-ago"])
 		}
 	})
+}
+
+// A claim that applied but whose reply was lost (the connection reset after
+// DynamoDB processed it, with no retry left in the SDK) is recognised when the
+// monitor asks again with the claim's key, and the workset runs now, once,
+// instead of sitting in_progress until the sweep (issue 23, 5).
+func TestLostClaimReplyStillRuns(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	lost := &transport.AmbiguousFailure{Match: transport.IsOp("UpdateItem"), Times: 1}
+	s, err := dynamostore.New(testenv.DynamoDB(t, func(o *dynamodb.Options) {
+		o.HTTPClient, o.RetryMaxAttempts = &http.Client{Transport: lost}, 1
+	}), testenv.UniqueName("lostclaim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTable(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	m, err := monitor.New(s, func(context.Context, *workset.Workset) error { runs++; return nil }, func(o *monitor.Options) {
+		o.PollInterval, o.OrphanAfter = 10*time.Millisecond, -1 // no sweep: only the claim's retry can run it
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.RunUntilIdle(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if lost.Hits() != 1 {
+		t.Fatalf("%d replies lost, want the claim's", lost.Hits())
+	}
+	w, err := s.Get(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 1 || w.State != workset.StateComplete {
+		t.Errorf("after a lost claim reply the workset ran %d times and is %s; want once, complete", runs, w.State)
+	}
 }

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
@@ -68,68 +70,91 @@ func drain(t *testing.T, s workset.StateStore, ids []string, newMonitor func(wor
 	return runs
 }
 
-// The mirror (DynamoDB, phase 1) is on a closed port while a monitor claims
-// work through the DualWriter, then comes back while the work runs: every
-// workset completes exactly once and none is left active without a lease.
-func TestMirrorOutageStrandsNothing(t *testing.T) {
+// The mirror is on a closed port while a monitor claims work through the
+// DualWriter, in both dual phases: the DynamoDB mirror of LegacyPrimary, and
+// the legacy bucket of NewPrimary that legacy monitors poll. A claim the mirror
+// did not take is never handed out (issue 23, 3: a legacy monitor would see
+// the workset free and run it too), so nothing starts during the outage; once
+// the mirror is back every workset completes exactly once in both stores and
+// none is left active or leased.
+func TestMirrorOutageHandsOutNoClaim(t *testing.T) {
 	t.Parallel()
-	dir, err := sentinel.NewDirBucket(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacyStore, err := sentinel.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outage := &transport.Outage{}
-	ddbc := testenv.DynamoDB(t, func(o *dynamodb.Options) { o.HTTPClient, o.RetryMaxAttempts = &http.Client{Transport: outage}, 1 })
-	next, err := dynamostore.New(ddbc, testenv.UniqueName("outage"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := next.CreateTable(t.Context(), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	w, err := dualwrite.New(legacyStore, next, func(o *dualwrite.Options) { o.Phase = dualwrite.LegacyPrimary })
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for i := range 6 {
-		id := fmt.Sprintf("ws-%d", i)
-		if _, err := w.Register(t.Context(), workset.RegisterRequest{ID: id}); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	outage.Down.Store(true)
-	runs := drain(t, w, ids, func(s workset.StateStore, h monitor.Handler) (*monitor.Monitor, error) {
-		return monitor.New(s, h, func(o *monitor.Options) {
-			o.Owner, o.Concurrency, o.PollInterval = "m1", 6, 20*time.Millisecond
-			o.LeaseTTL, o.RenewEvery = 3*time.Second, 100*time.Millisecond
+	for _, phase := range []dualwrite.Phase{dualwrite.LegacyPrimary, dualwrite.NewPrimary} {
+		t.Run(phase.String(), func(t *testing.T) {
+			t.Parallel()
+			outage := &transport.Outage{}
+			ddbOpts := func(o *dynamodb.Options) {}
+			s3Opts := func(o *s3.Options) {}
+			if phase == dualwrite.LegacyPrimary {
+				ddbOpts = func(o *dynamodb.Options) { o.HTTPClient, o.RetryMaxAttempts = &http.Client{Transport: outage}, 1 }
+			} else {
+				s3Opts = func(o *s3.Options) { o.HTTPClient, o.RetryMaxAttempts = &http.Client{Transport: outage}, 1 }
+			}
+			s3c := testenv.S3(t, s3Opts)
+			bucket, err := sentinel.NewS3Bucket(s3c, testenv.Bucket(t, testenv.S3(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacyStore, err := sentinel.New(bucket, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+			if err != nil {
+				t.Fatal(err)
+			}
+			next, err := dynamostore.New(testenv.DynamoDB(t, ddbOpts), testenv.UniqueName("outage"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := next.CreateTable(t.Context(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			w, err := dualwrite.New(legacyStore, next, func(o *dualwrite.Options) { o.Phase = phase })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for i := range 6 {
+				id := fmt.Sprintf("ws-%d", i)
+				if _, err := w.Register(t.Context(), workset.RegisterRequest{ID: id}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			var startedDuringOutage atomic.Int64
+			outage.Down.Store(true)
+			runs := drain(t, w, ids, func(s workset.StateStore, h monitor.Handler) (*monitor.Monitor, error) {
+				return monitor.New(s, func(ctx context.Context, ws *workset.Workset) error {
+					if outage.Down.Load() {
+						startedDuringOutage.Add(1)
+					}
+					return h(ctx, ws)
+				}, func(o *monitor.Options) {
+					o.Owner, o.Concurrency, o.PollInterval = "m1", 6, 20*time.Millisecond
+					o.LeaseTTL, o.RenewEvery = 3*time.Second, 100*time.Millisecond
+				})
+			}, func() {
+				// Back once claims met the outage for a while.
+				for deadline := time.Now().Add(30 * time.Second); outage.Refused.Load() < 20 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+				outage.Down.Store(false)
+			})
+			if n := startedDuringOutage.Load(); n != 0 {
+				t.Errorf("%d worksets started while the %s mirror was down", n, phase)
+			}
+			for _, id := range ids {
+				if runs[id] != 1 {
+					t.Errorf("%s ran %d times, want once", id, runs[id])
+				}
+				for name, s := range map[string]workset.StateStore{"legacy": legacyStore, "new": next} {
+					got, err := s.Get(t.Context(), id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.State != workset.StateComplete || got.Lease != nil {
+						t.Errorf("%s ended %s in the %s store with lease %v (divergences: %+v)", id, got.State, name, got.Lease, w.Divergences().(*dualwrite.MemoryLog).Divergences())
+					}
+				}
+			}
 		})
-	}, func() {
-		// Back once a claim met the outage (a divergence is recorded), and
-		// while that work still runs.
-		for deadline := time.Now().Add(30 * time.Second); w.Stats().Divergences == 0 && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-		outage.Down.Store(false)
-	})
-	for _, id := range ids {
-		if runs[id] != 1 {
-			t.Errorf("%s ran %d times, want once", id, runs[id])
-		}
-		got, err := w.Get(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != workset.StateComplete || got.Lease != nil {
-			t.Errorf("%s ended %s with lease %v", id, got.State, got.Lease)
-		}
-	}
-	if w.Stats().Divergences == 0 {
-		t.Error("the outage recorded no divergence")
 	}
 }
 

@@ -62,11 +62,14 @@ func IsOp(op string) func(*http.Request) bool {
 type Outage struct {
 	Next http.RoundTripper
 	Down atomic.Bool
+	// Refused counts the requests refused while Down.
+	Refused atomic.Int64
 }
 
 // RoundTrip implements http.RoundTripper.
 func (o *Outage) RoundTrip(r *http.Request) (*http.Response, error) {
 	if o.Down.Load() {
+		o.Refused.Add(1)
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	}
 	next := o.Next

@@ -148,6 +148,11 @@ func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset
 	}
 	now := s.now()
 	op := newOpID()
+	if req.IdempotencyKey != "" {
+		// As for a keyed transition: a retry whose condition is refused finds
+		// its own key in last_op and reports the claim it made (see write).
+		op = "key:" + req.IdempotencyKey
+	}
 	upd, err := transitionUpdate(storekit.ClaimTransition(req), now, op)
 	if err != nil {
 		return nil, err

@@ -233,6 +233,10 @@ func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset
 	defer storekit.WrapContextError(&err, req.ID)
 	var out *workset.Workset
 	err = s.update(ctx, req.ID, storekit.NormalizeClaim(&req), func(w *workset.Workset, now time.Time) error {
+		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey && w.Lease != nil && w.Lease.Owner == req.Owner {
+			out = w.Clone() // a retry of the claim that made the record what it is
+			return nil
+		}
 		if err := storekit.CheckClaim(w, req.Owner, now, s.opts.SkewMargin); err != nil {
 			return err
 		}
@@ -240,7 +244,10 @@ func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset
 		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
 			w.History = slices.Clone(w.History[len(w.History)-n:])
 		}
-		delete(s.lastKey, w.ID)
+		if s.lastKey == nil {
+			s.lastKey = make(map[string]string)
+		}
+		s.lastKey[w.ID] = req.IdempotencyKey
 		out = w.Clone()
 		return nil
 	})

@@ -331,5 +331,5 @@ func ApplyClaim(w *workset.Workset, req workset.ClaimRequest, now time.Time) {
 
 // ClaimTransition is the transition a claim makes.
 func ClaimTransition(req workset.ClaimRequest) workset.TransitionRequest {
-	return workset.TransitionRequest{ID: req.ID, To: workset.StateInProgress, Reason: req.Reason}
+	return workset.TransitionRequest{ID: req.ID, To: workset.StateInProgress, Reason: req.Reason, IdempotencyKey: req.IdempotencyKey}
 }

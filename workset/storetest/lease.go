@@ -211,6 +211,34 @@ func testClaim(e *env) {
 	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-cl", Owner: "", TTL: time.Minute})
 	wantErr(e.t, err, workset.ErrInvalidInput, "claim without an owner")
 
+	// A keyed claim whose reply was lost is retried with its key: the retry
+	// returns the claim it made, once; another key is a new claim, refused.
+	e.register("ws-ck", workset.PriorityNormal)
+	first, err := workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-ck", Owner: "a", TTL: time.Minute, IdempotencyKey: "claim-1"})
+	if err != nil {
+		e.t.Fatalf("keyed Claim: %v", err)
+	}
+	again, err := workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-ck", Owner: "a", TTL: time.Minute, IdempotencyKey: "claim-1"})
+	if err != nil {
+		e.t.Fatalf("retry of an applied keyed Claim: %v; want the claim it made", err)
+	}
+	if again.State != workset.StateInProgress || again.Lease == nil || again.Lease.Owner != "a" || again.Lease.Token != first.Lease.Token {
+		e.t.Fatalf("retried claim returned state %s lease %+v; want in_progress under the first claim's lease %+v", again.State, again.Lease, first.Lease)
+	}
+	if e.caps.Kept.History {
+		n := 0
+		for _, h := range e.get("ws-ck").History {
+			if h.State == workset.StateInProgress {
+				n++
+			}
+		}
+		if n != 1 {
+			e.t.Errorf("the retried claim applied %d times, want once", n)
+		}
+	}
+	_, err = workset.Claim(e.ctx, e.s, workset.ClaimRequest{ID: "ws-ck", Owner: "a", TTL: time.Minute, IdempotencyKey: "claim-2"})
+	wantErr(e.t, err, workset.ErrNotLeasable, "a new claim (another key) of a workset in_progress")
+
 	// A retrying workset is in the queue too.
 	e.register("ws-cr", workset.PriorityNormal)
 	e.transition(workset.TransitionRequest{ID: "ws-cr", To: workset.StateInProgress})
