@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/migrate"
+	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
 )
@@ -78,5 +79,53 @@ func TestCleanupNeverDeletesALeaseTakenAfterItsScan(t *testing.T) {
 			t.Errorf("round %d: outcomes %v, want %d deleted or skipped", round, res.Outcomes, n)
 		}
 		t.Logf("round %d: %d leases granted during cleanup, outcomes %v", round, len(granted), res.Outcomes)
+	}
+}
+
+// failingDelete fails the Delete of one key (as S3 answering SlowDown would)
+// and passes every other call on.
+type failingDelete struct {
+	sentinel.Bucket
+	key string
+}
+
+func (f *failingDelete) Delete(ctx context.Context, key, etag string) error {
+	if key == f.key {
+		return errors.New("SlowDown: please reduce your request rate")
+	}
+	return f.Bucket.Delete(ctx, key, etag)
+}
+
+// A delete that fails part way leaves the state that was there (issue 23, 4):
+// a completed workset holding the legacy pile-up reads complete whichever of
+// its sentinels could not be removed, never in_progress or ready.
+func TestFailedDeleteNeverMovesAWorksetBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := s3Bucket(t)
+	// The legacy monitor that left the pile-up is stopped: its lock is stale.
+	daylilyStopped := func(o *sentinel.Options) {
+		o.Naming, o.LegacyLockTTL, o.SkewMargin = sentinel.DaylilyNaming(), time.Nanosecond, 0
+	}
+	pile := []string{"daylily.ready", "daylily.lock", "daylily.in_progress", "daylily.complete"}
+	for i := range 6 * len(pile) { // rounds, so that no lucky order of deletes hides a wrong one
+		failing := pile[i%len(pile)]
+		id := fmt.Sprintf("ws-%d", i)
+		for _, n := range pile {
+			if _, err := b.Create(ctx, "worksets/"+id+"/"+n, []byte("2025-03-04T05:06:07Z")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := newStore(t, &failingDelete{Bucket: b, key: "worksets/" + id + "/" + failing}, daylilyStopped)
+		if err := st.Delete(ctx, id, 0); err == nil {
+			t.Fatalf("%s: Delete reported success although deleting %s failed", id, failing)
+		}
+		w, err := newStore(t, b, daylilyStopped).Get(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: after the failed delete of %s: %v", id, failing, err)
+		}
+		if w.State != workset.StateComplete {
+			t.Errorf("a failed delete of %s moved a completed workset to %s", failing, w.State)
+		}
 	}
 }

@@ -378,13 +378,17 @@ const CleanupOwner = "worksetstate-cleanup"
 // Delete implements workset.Deleter: it removes the workset's sentinel objects
 // and nothing else; data files stay. ExpectedVersion is not supported.
 //
-// It never removes what changed after it decided: a workset under a live lease
-// is refused with ErrLeaseHeld; otherwise Delete first takes the lock object
+// It never removes what changed after it decided, and a refused or failed
+// delete leaves the state that was there: a workset under a live lease is
+// refused with ErrLeaseHeld; otherwise Delete first takes the lock object
 // itself (create-if-absent, or compare-and-swap over an expired lease), so no
-// lease can be acquired while it works, then deletes each state sentinel with
-// If-Match on the ETag it listed, then its own lock object. A sentinel that
-// changed meanwhile stops it with ErrConflict (what is left still reads as a
-// workset).
+// lease can be acquired while it works, then deletes the state sentinels below
+// the deciding one, lowest precedence first, each with If-Match on the ETag it
+// listed, then the fence objects, then its own lock object, and the deciding
+// sentinel last. Until that last delete the workset reads as it did (a legacy
+// pile-up of daylily.ready, daylily.in_progress and daylily.complete stays
+// complete whichever delete fails); a sentinel that changed meanwhile stops it
+// with ErrConflict.
 func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (err error) {
 	defer storekit.WrapContextError(&err, id)
 	if err := workset.ValidateID(id); err != nil {
@@ -426,27 +430,44 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 	if err != nil {
 		return err
 	}
-	// 2. The state sentinels, each only as listed.
-	for st, obj := range snap.sentinels {
-		if st == workset.StateLocked {
-			continue
+	// 2. The state sentinels below the deciding one, lowest first, each only
+	// as listed: what is left always reads as the state that was there.
+	rank := s.opts.Naming.rank
+	var below []workset.State
+	for st := range snap.sentinels {
+		if st != workset.StateLocked && st != v.top {
+			below = append(below, st)
 		}
-		if err := s.bucket.Delete(ctx, obj.Key, obj.ETag); err != nil {
-			_ = s.bucket.Delete(ctx, lockKey, lockTag) // let go; what is left still reads as a workset
-			if errors.Is(err, ErrPreconditionFailed) {
-				return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
-			}
+	}
+	slices.SortFunc(below, func(a, b workset.State) int { return rank(b) - rank(a) })
+	release := func() { _ = s.bucket.Delete(context.WithoutCancel(ctx), lockKey, lockTag) } // let go; what is left still reads as before
+	for _, st := range below {
+		if err := s.deleteListed(ctx, id, st, snap.sentinels[st]); err != nil {
+			release()
 			return err
 		}
 	}
-	// 3. The fence objects, then our own lock object.
+	// 3. The fence objects, our own lock object, then the deciding sentinel.
 	for _, f := range snap.fences {
 		if err := s.bucket.Delete(ctx, f.Key, ""); err != nil && !errors.Is(err, ErrObjectNotFound) {
+			release()
 			return err
 		}
 	}
 	if err := s.bucket.Delete(ctx, lockKey, lockTag); err != nil && !errors.Is(err, ErrObjectNotFound) {
 		return err
 	}
+	if obj, ok := snap.sentinels[v.top]; ok && v.top != workset.StateLocked {
+		return s.deleteListed(ctx, id, v.top, obj)
+	}
 	return nil
+}
+
+// deleteListed deletes a state sentinel only if it is still as listed.
+func (s *Store) deleteListed(ctx context.Context, id string, st workset.State, obj Object) error {
+	err := s.bucket.Delete(ctx, obj.Key, obj.ETag)
+	if errors.Is(err, ErrPreconditionFailed) {
+		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("sentinel %s changed while deleting", s.opts.Naming.Names[st]), Err: err}
+	}
+	return err
 }
