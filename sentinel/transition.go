@@ -336,7 +336,9 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 	if err := s.requireAtomic(ctx); err != nil {
 		return nil, err
 	}
-	w := req.Workset
+	w := req.Workset.Clone()
+	w.ErrorDetails = storekit.Truncate(w.ErrorDetails, workset.MaxErrorDetails)
+	req.Reason = storekit.Truncate(req.Reason, workset.MaxReason)
 	snap, v, err := s.load(ctx, w.ID)
 	if err != nil {
 		return nil, err

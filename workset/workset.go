@@ -246,5 +246,16 @@ type Page struct {
 	Cursor    string
 }
 
+// Bounds on the free text a store keeps, the same on every store: a longer
+// ErrorDetails, Reason or FailedStep is cut at a UTF-8 boundary and ends in
+// " …[truncated N bytes]" (N counts what was cut), so the stored value is
+// never longer than its bound. A handler's error can be megabytes; what is
+// stored must still fit a sentinel body (read up to 64 KiB) and a DynamoDB
+// item (400 KB, with the history's reasons), or the record would be lost.
+const (
+	MaxErrorDetails = 4 << 10
+	MaxReason       = 1 << 10
+)
+
 // Retryable reports whether failures of category c are retried.
 func (c ErrorCategory) Retryable() bool { return c == CategoryTransient || c == CategoryResource }

@@ -23,6 +23,7 @@ func NormalizeRegister(r *workset.RegisterRequest) error {
 	if r.Reason == "" {
 		r.Reason = DefaultRegisterReason
 	}
+	r.Reason = Truncate(r.Reason, workset.MaxReason)
 	for k := range r.Attributes {
 		if schema.IsModeled(k) {
 			return invalid(r.ID, "attribute %q is managed by the SDK and cannot be set as an extra attribute", k)
@@ -54,6 +55,8 @@ func NormalizeTransition(r *workset.TransitionRequest) error {
 	if r.Lease != nil && (r.Lease.WorksetID != r.ID || r.Lease.Owner == "") {
 		return invalid(r.ID, "lease is for workset %q owner %q", r.Lease.WorksetID, r.Lease.Owner)
 	}
+	r.Reason, r.FailedStep = Truncate(r.Reason, workset.MaxReason), Truncate(r.FailedStep, workset.MaxReason)
+	r.ErrorDetails = Truncate(r.ErrorDetails, workset.MaxErrorDetails)
 	return normalizeFields(r.ID, map[string]*map[string]any{"metrics": &r.Metrics})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/daylily-informatics/worksetstate/internal/schema"
 	"github.com/daylily-informatics/worksetstate/internal/valuemodel"
@@ -237,8 +238,12 @@ func PrepareImport(w *workset.Workset, reason string, now time.Time) {
 	for i := range w.History {
 		w.History[i].Timestamp = TruncateTime(w.History[i].Timestamp)
 	}
+	w.ErrorDetails, w.FailedStep = Truncate(w.ErrorDetails, workset.MaxErrorDetails), Truncate(w.FailedStep, workset.MaxReason)
+	for i := range w.History {
+		w.History[i].Reason = Truncate(w.History[i].Reason, workset.MaxReason)
+	}
 	if reason != "" {
-		w.History = append(w.History, workset.HistoryEntry{State: w.State, Timestamp: now, Reason: reason, Forced: true})
+		w.History = append(w.History, workset.HistoryEntry{State: w.State, Timestamp: now, Reason: Truncate(reason, workset.MaxReason), Forced: true})
 		w.UpdatedAt = now
 	}
 }
@@ -304,7 +309,23 @@ func NormalizeClaim(req *workset.ClaimRequest) error {
 	if req.Reason == "" {
 		req.Reason = DefaultClaimReason(req.Owner)
 	}
+	req.Reason = Truncate(req.Reason, workset.MaxReason)
 	return nil
+}
+
+// Truncate bounds s to max bytes as every store does (see
+// workset.MaxErrorDetails): cut at a UTF-8 boundary, ending in
+// " …[truncated N bytes]".
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	marker := func(n int) string { return fmt.Sprintf(" …[truncated %d bytes]", n) }
+	cut := max - len(marker(len(s)))
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + marker(len(s)-cut)
 }
 
 // CheckClaim reports why owner may not claim w at now, or nil: another

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/daylily-informatics/worksetstate/retry"
 	"github.com/daylily-informatics/worksetstate/workset"
@@ -87,5 +89,50 @@ func testRecordFailureRace(e *env) {
 	// so exactly one failure applies and the count is 1.
 	if w := e.get("ws-fr"); ok.Load() != 1 || w.RetryCount != 1 {
 		e.t.Fatalf("%d failures applied, count %d; want 1 and 1", ok.Load(), w.RetryCount)
+	}
+}
+
+// testHugeDetails: a handler's error of megabytes is stored cut to
+// workset.MaxErrorDetails with the marker (reasons to MaxReason), the same on
+// every store, and the record around it survives: retry counts go on, the
+// workset fails at the limit, and a keyed retry of the applied write succeeds.
+func testHugeDetails(e *env) {
+	e.skipUnless(e.caps.Kept.Retries, "retry counts are not stored")
+	e.register("ws-h", "")
+	l, err := e.s.AcquireLease(e.ctx, "ws-h", "m", time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	huge := strings.Repeat("stack frame é\t\"quoted\"\n\x01", 40000) // ~1 MB, escapes and multi-byte runes
+	for i := 1; i <= retry.DefaultMaxRetries+1; i++ {
+		e.transition(workset.TransitionRequest{ID: "ws-h", To: workset.StateInProgress, Lease: l, Reason: huge})
+		_, err := retry.Record(e.ctx, e.s, retry.Request{ID: "ws-h", Lease: l, Category: workset.CategoryTransient, Step: "align", Details: huge}, e.clock.Now())
+		if err != nil {
+			e.t.Fatalf("failure %d with huge details: %v", i, err)
+		}
+		want, wantState := i, workset.StateRetrying
+		if i > retry.DefaultMaxRetries {
+			want, wantState = retry.DefaultMaxRetries, workset.StateFailed
+		}
+		if got := e.get("ws-h"); got.State != wantState || got.RetryCount != want {
+			e.t.Fatalf("failure %d: reads %s count %d, want %s count %d (the record was lost)", i, got.State, got.RetryCount, wantState, want)
+		}
+		e.clock.Advance(retry.Delay(i) + time.Second)
+	}
+	got := e.get("ws-h")
+	if n := len(got.ErrorDetails); n > workset.MaxErrorDetails || (n > 0 && (!strings.HasSuffix(got.ErrorDetails, "bytes]") || !utf8.ValidString(got.ErrorDetails))) {
+		e.t.Errorf("stored details are %d bytes ending %q; want at most %d, valid UTF-8, ending in the truncation marker", n, got.ErrorDetails[max(0, n-40):], workset.MaxErrorDetails)
+	}
+	for _, h := range got.History {
+		if len(h.Reason) > workset.MaxReason {
+			e.t.Errorf("a history reason is %d bytes, want at most %d", len(h.Reason), workset.MaxReason)
+		}
+	}
+	// A keyed write with huge details, retried with its key, applied once.
+	e.register("ws-hk", "")
+	req := workset.TransitionRequest{ID: "ws-hk", To: workset.StateIgnored, Reason: huge, ErrorDetails: huge, IdempotencyKey: "huge-1"}
+	e.transition(req)
+	if _, err := e.s.Transition(e.ctx, req); err != nil {
+		e.t.Errorf("keyed retry of an applied write with huge details: %v", err)
 	}
 }

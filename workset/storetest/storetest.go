@@ -96,6 +96,7 @@ var suite = []struct {
 	{"Retries", []behaviour{
 		{"RecordFailureRetriesThenFails", testRecordFailure},
 		{"ConcurrentFailuresLoseNoCount", testRecordFailureRace},
+		{"HugeDetailsAreBoundedAndLoseNoCount", testHugeDetails},
 	}},
 	{"Context", []behaviour{
 		{"CanceledCallsFailWithTheContextErrorWritingNothing", testCanceledContext},
