@@ -1,7 +1,9 @@
 package sentinel_test
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +80,65 @@ func dirBucket(t *testing.T) *sentinel.DirBucket {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A fence object naming the largest token can never make the next token
+// smaller (issue 23, 7: max(now, token+1) wrapped around): the lease and the
+// delete that would need a larger token are refused, changing nothing.
+func TestFenceAtTheLargestTokenNeverGoesBackwards(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := dirBucket(t)
+	s := newStore(t, b)
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(ctx, "worksets/ws/.worksetstate-fence-9223372036854775807", nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.AcquireLease(ctx, "ws", "m", time.Minute)
+	if err == nil {
+		t.Fatalf("a lease was issued with token %d after the largest token", l.Token)
+	}
+	if !errors.Is(err, workset.ErrConflict) || !strings.Contains(err.Error(), "largest") {
+		t.Errorf("refusal %v; want ErrConflict naming the exhausted token", err)
+	}
+	if err := s.Delete(ctx, "ws", 0); !errors.Is(err, workset.ErrConflict) {
+		t.Errorf("Delete: %v; want ErrConflict", err)
+	}
+	if w, err := s.Get(ctx, "ws"); err != nil || w.Lease != nil || w.State != workset.StateReady || w.FencingToken != math.MaxInt64 {
+		t.Errorf("after the refusals: %+v, %v", w, err)
+	}
+}
+
+// List comes in the key order of the folders, as its doc says (issue 23, 7:
+// it said ID order), and cursors follow it: "ws-1-x/" lists before "ws-1/",
+// and pages of one visit each once.
+func TestListComesInFolderKeyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t, dirBucket(t))
+	for _, id := range []string{"ws-1", "ws-1-x", "ws-10", "ws-0"} {
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	q := workset.ListQuery{Limit: 1}
+	for {
+		p, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range p.Worksets {
+			got = append(got, w.ID)
+		}
+		if p.Cursor == "" {
+			break
+		}
+		q.Cursor = p.Cursor
+	}
+	if want := []string{"ws-0", "ws-1-x", "ws-1", "ws-10"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("pages of one listed %v, want %v (folder key order)", got, want)
+	}
 }

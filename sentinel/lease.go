@@ -33,7 +33,11 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	if err != nil {
 		return nil, err
 	}
-	b := Body{At: now, Owner: owner, AcquiredAt: now, ExpiresAt: now.Add(ttl), Token: max(now.UnixMicro(), v.w.FencingToken+1)}
+	token, err := nextToken(id, now, v.w.FencingToken)
+	if err != nil {
+		return nil, err
+	}
+	b := Body{At: now, Owner: owner, AcquiredAt: now, ExpiresAt: now.Add(ttl), Token: token}
 	if snap.lock != nil && !snap.lock.Legacy {
 		b.Locked = snap.lock.Locked || snap.lock.Owner == ""
 	}

@@ -77,6 +77,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,6 +232,17 @@ func (s *Store) key(id string, st workset.State) string {
 }
 
 func notFound(id string) error { return &workset.Error{ID: id, Kind: workset.ErrNotFound} }
+
+// nextToken is the fencing token of a new lease: at least the microseconds
+// since the epoch (so tokens grow across releases whatever is left), and
+// always above last. At the largest token there is no next one: it refuses
+// rather than wrap around to a smaller token.
+func nextToken(id string, now time.Time, last int64) (int64, error) {
+	if last == math.MaxInt64 {
+		return 0, &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("the fencing token is at its largest value (%d): no larger one can be issued; remove the workset's %s* objects by hand once no one holds it", last, fencePrefix)}
+	}
+	return max(now.UnixMicro(), last+1), nil
+}
 
 // snapshot is what one workset's folder holds.
 type snapshot struct {
@@ -555,8 +567,11 @@ func (s *Store) wroteIt(ctx context.Context, key, nonce string, op ...string) bo
 // errNoCustomers refuses a list by customer: sentinels keep no attributes.
 var errNoCustomers = fmt.Errorf("%w: the sentinel store keeps no customer_id; list by customer is not possible", workset.ErrUnsupported)
 
-// List implements workset.StateStore. Results are in ID order; with a state
-// filter, that is also dispatch order, since every workset reads as normal.
+// List implements workset.StateStore. Results come in the key order of the
+// worksets' folders, which is ID order except where one ID continues another
+// with a character that sorts below "/" ("ws-1-x/" lists before "ws-1/");
+// cursors follow the same order. With a state filter it is also dispatch
+// order, since every workset reads as normal.
 func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page, err error) {
 	defer storekit.WrapContextError(&err, "")
 	if err := storekit.NormalizeList(&q); err != nil {
@@ -609,7 +624,7 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 
 // pass lists every key under Root after the folder of workset `after`,
 // grouping keys by workset, reading lock bodies in parallel batches, and
-// yields the worksets matching q in ID order.
+// yields the worksets matching q in the key order of their folders.
 func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) iter.Seq2[*workset.Workset, error] {
 	return func(yield func(*workset.Workset, error) bool) {
 		const batch = 100

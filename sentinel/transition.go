@@ -414,7 +414,11 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 		return &workset.LeaseHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
 	}
 	// 1. Hold the lock object, so no lease can be taken from here on.
-	hold := Body{At: now, Owner: CleanupOwner, AcquiredAt: now, ExpiresAt: now.Add(s.opts.ClaimTimeout), Token: max(now.UnixMicro(), v.w.FencingToken+1)}
+	token, err := nextToken(id, now, v.w.FencingToken)
+	if err != nil {
+		return err
+	}
+	hold := Body{At: now, Owner: CleanupOwner, AcquiredAt: now, ExpiresAt: now.Add(s.opts.ClaimTimeout), Token: token}
 	lockKey := s.key(id, workset.StateLocked)
 	var lockTag string
 	if obj, ok := snap.sentinels[workset.StateLocked]; ok {
