@@ -112,7 +112,11 @@ type Options struct {
 	SkewMargin time.Duration
 	// LegacyLockTTL is how long a lock object written by a legacy monitor is
 	// respected after the time in its body (or its LastModified), the deployed
-	// default lock timeout (default 1h).
+	// default lock timeout (default 1h). Past it, the lock no longer holds a
+	// ready workset back; but a workset a legacy monitor made active (its own
+	// daylily.in_progress, or a _LOCKED that marks the locked state) is never
+	// taken over, however old: those monitors never renew anything while they
+	// run (see workset.Workset.ForeignWork).
 	LegacyLockTTL time.Duration
 	// AllowRacyWrites permits writes (registration, transitions, imports,
 	// leases, deletes) on an endpoint that failed Probe, accepting the legacy,
