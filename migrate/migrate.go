@@ -122,6 +122,12 @@ type Result struct {
 	Elapsed  time.Duration     `json:"elapsed_ns"`
 	// Concurrency is what the bound on writes in flight did during an apply.
 	Concurrency ConcurrencyUsed `json:"concurrency"`
+	// SourceLayout and DestinationLayout are what each store found in its
+	// layout before the run, when it can tell (storekit.LayoutChecker: the
+	// sentinel store counts its folders, the worksets it recognises, those
+	// without a sentinel and those it skips, by reason).
+	SourceLayout      *storekit.LayoutReport `json:"source_layout,omitempty"`
+	DestinationLayout *storekit.LayoutReport `json:"destination_layout,omitempty"`
 }
 
 // ConcurrencyUsed is where the adaptive bound on writes in flight ended and
@@ -284,6 +290,13 @@ func (m *Migrator) compare(src, dst *workset.Workset) Difference {
 // (act is nil for a dry run).
 func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference) (Outcome, error), emit func(Difference) error) (*Result, error) {
 	t := m.newTally(act != nil, emit)
+	var err error
+	if t.res.SourceLayout, err = checkLayout(ctx, "source", m.src); err != nil {
+		return nil, err
+	}
+	if t.res.DestinationLayout, err = checkLayout(ctx, "destination", m.dst); err != nil {
+		return nil, err
+	}
 	var seen *idSet
 	if m.opts.DetectMissingInSource {
 		seen = &idSet{ids: make(map[string]bool)}
@@ -390,6 +403,22 @@ func (s *idSet) add(id string) {
 	s.mu.Lock()
 	s.ids[id] = true
 	s.mu.Unlock()
+}
+
+// checkLayout asks a store that can tell (storekit.LayoutChecker) what it
+// finds in its layout, before anything is read or written: a store pointed at
+// a layout it would misread (a guide-named sentinel store over a daylily
+// bucket) refuses, and the run with it.
+func checkLayout(ctx context.Context, side string, s workset.StateStore) (*storekit.LayoutReport, error) {
+	lc, ok := s.(storekit.LayoutChecker)
+	if !ok {
+		return nil, nil
+	}
+	r, err := lc.CheckLayout(ctx)
+	if err != nil {
+		return r, fmt.Errorf("migrate: the %s's layout: %w", side, err)
+	}
+	return r, nil
 }
 
 // readSource scans the source in one pass and sends it on in batches. A record

@@ -31,6 +31,10 @@ type Naming struct {
 	// keeps it from reading a retrying workset as ready; run guide-convention
 	// legacy monitors only until the DualWriter's phase 1 begins.
 	LegacyMarkers map[workset.State]workset.State
+	// NoSentinel is what the convention's own reader makes of a folder with
+	// no sentinel, the store's default (Options.NoSentinel): the guide's reader
+	// takes it as ready, the daylily monitor skips it.
+	NoSentinel NoSentinel
 }
 
 // GuideNaming is the migration guide's convention: _READY, _LOCKED,
@@ -46,7 +50,7 @@ func GuideNaming() Naming {
 		workset.StateDeleted, workset.StateArchived, workset.StateComplete, workset.StateFailed,
 		workset.StateIgnored, workset.StateError, workset.StateRetrying, workset.StateInProgress,
 		workset.StateLocked, workset.StateReady,
-	}, LegacyMarkers: map[workset.State]workset.State{workset.StateFailed: workset.StateError}}
+	}, LegacyMarkers: map[workset.State]workset.State{workset.StateFailed: workset.StateError}, NoSentinel: NoSentinelReady}
 }
 
 // DaylilyNaming is the legacy monitor's convention: daylily.ready, daylily.lock,
@@ -64,7 +68,7 @@ func DaylilyNaming() Naming {
 		workset.StateDeleted, workset.StateArchived, workset.StateIgnored, workset.StateFailed,
 		workset.StateError, workset.StateComplete, workset.StateRetrying, workset.StateInProgress,
 		workset.StateLocked, workset.StateReady,
-	}, LegacyMarkers: map[workset.State]workset.State{workset.StateRetrying: workset.StateInProgress, workset.StateFailed: workset.StateError}}
+	}, LegacyMarkers: map[workset.State]workset.State{workset.StateRetrying: workset.StateInProgress, workset.StateFailed: workset.StateError}, NoSentinel: NoSentinelSkip}
 }
 
 // NamingByName returns a preset: "guide" or "daylily".
@@ -125,15 +129,20 @@ func (n Naming) stateOf(name string) (workset.State, bool) {
 type NoSentinel int
 
 const (
+	// NoSentinelDefault: what the naming's own reader does (Naming.NoSentinel:
+	// ready for GuideNaming, skip for DaylilyNaming and namings of your own).
+	NoSentinelDefault NoSentinel = iota
 	// NoSentinelSkip: not a workset (the legacy monitor's rule).
-	NoSentinelSkip NoSentinel = iota
+	NoSentinelSkip
 	// NoSentinelReady: a ready workset (the guide's rule).
 	NoSentinelReady
 )
 
-// ParseNoSentinel parses "skip" or "ready".
+// ParseNoSentinel parses "skip", "ready", or "" (NoSentinelDefault).
 func ParseNoSentinel(s string) (NoSentinel, error) {
 	switch strings.ToLower(s) {
+	case "", "default":
+		return NoSentinelDefault, nil
 	case "skip":
 		return NoSentinelSkip, nil
 	case "ready":

@@ -103,7 +103,9 @@ type Options struct {
 	Root string
 	// Naming is the sentinel convention (default GuideNaming()).
 	Naming Naming
-	// NoSentinel says what a prefix without any sentinel is (default skip).
+	// NoSentinel says what a prefix without any sentinel is (default: what the
+	// naming's own reader does, Naming.NoSentinel: ready for the guide's,
+	// skip for the daylily monitor's).
 	NoSentinel NoSentinel
 	// Clock tells the time (default workset.SystemClock).
 	Clock workset.Clock
@@ -177,11 +179,17 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 		return nil, fmt.Errorf("%w: sentinel: ClaimTimeout %v must be positive", workset.ErrInvalidInput, o.ClaimTimeout)
 	case o.ReadConcurrency < 1:
 		return nil, fmt.Errorf("%w: sentinel: ReadConcurrency must be at least 1", workset.ErrInvalidInput)
-	case o.NoSentinel != NoSentinelSkip && o.NoSentinel != NoSentinelReady:
+	case o.NoSentinel != NoSentinelDefault && o.NoSentinel != NoSentinelSkip && o.NoSentinel != NoSentinelReady:
 		return nil, fmt.Errorf("%w: sentinel: unknown NoSentinel policy %d", workset.ErrInvalidInput, o.NoSentinel)
 	}
 	if err := o.Naming.Validate(); err != nil {
 		return nil, err
+	}
+	if o.NoSentinel == NoSentinelDefault {
+		o.NoSentinel = o.Naming.NoSentinel
+	}
+	if o.NoSentinel == NoSentinelDefault {
+		o.NoSentinel = NoSentinelSkip
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -262,6 +270,10 @@ type snapshot struct {
 	// recordState is its state.
 	record      *Body
 	recordState workset.State
+	// invalid is why the folder's name is not a valid workset ID (nil when it
+	// is): such a folder is read, and reported as unreadable, never skipped
+	// without a word.
+	invalid error
 	// recordForeign is set when the deciding sentinel's body was read and is
 	// not this SDK's own, or is marked as imported from another tool's record.
 	recordForeign bool
@@ -594,16 +606,27 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 		after = id
 	}
 	page := &workset.Page{}
+	// Unreadable folders go on the page of the workset that follows them, so
+	// that each is reported once however the pages fall.
+	var malformed []*workset.MalformedError
 	for w, err := range s.pass(ctx, q, after) {
+		var mal *workset.MalformedError
+		if errors.As(err, &mal) {
+			malformed = append(malformed, mal)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		if len(page.Worksets) == q.Limit {
 			page.Cursor = base64.RawURLEncoding.EncodeToString([]byte("after:" + page.Worksets[len(page.Worksets)-1].ID)) // opaque, URL-safe
-			break
+			return page, nil
 		}
+		page.Malformed = append(page.Malformed, malformed...)
+		malformed = nil
 		page.Worksets = append(page.Worksets, w)
 	}
+	page.Malformed = append(page.Malformed, malformed...)
 	return page, nil
 }
 
@@ -643,6 +666,13 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 				if !v.exists || (q.State != "" && v.w.State != q.State) || (q.Priority != "" && v.w.Priority != q.Priority) {
 					continue
 				}
+				if snap.invalid != nil {
+					if !yield(nil, &workset.MalformedError{ID: strconv.Quote(snap.id), Attribute: "folder name",
+						Detail: fmt.Sprintf("%v; the folder %q reads as %s but no workset can have this ID: rename it", snap.invalid, s.opts.Root+snap.id+"/", v.w.State)}) {
+						return false
+					}
+					continue
+				}
 				if !yield(v.w, nil) {
 					return false
 				}
@@ -667,15 +697,11 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 				if !under || !ok || id == "" || name == "" {
 					continue // outside Root (a Bucket listing too much), at the root level, or a folder marker
 				}
-				if workset.ValidateID(id) != nil {
-					s.opts.Logger.WarnContext(ctx, "skipping a folder whose name is not a valid workset ID", "prefix", s.opts.Root+id+"/")
-					continue
-				}
 				if cur == nil || cur.id != id {
 					if len(pending) >= batch && !flush() {
 						return
 					}
-					cur = &snapshot{id: id}
+					cur = &snapshot{id: id, invalid: workset.ValidateID(id)}
 					pending = append(pending, cur)
 				}
 				s.classify(cur, name, o)

@@ -25,8 +25,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +44,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 const usage = `usage: migrate <plan|apply|verify|rollback|cleanup|iam-policy> [flags]
@@ -113,8 +116,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	fs.StringVar(&f.prefix, "prefix", sentinel.DefaultRoot, "prefix under which each workset has its folder")
 	fs.StringVar(&f.table, "table", dynamostore.DefaultTable, "DynamoDB table")
 	fs.StringVar(&f.region, "region", "us-west-2", "AWS region")
-	fs.StringVar(&f.naming, "naming", "guide", "sentinel names: guide (_READY, ...) or daylily (daylily.ready, ...)")
-	fs.StringVar(&f.noSentinel, "no-sentinel", "ready", "a folder without sentinel is: ready (the guide) or skip (the monitor)")
+	fs.StringVar(&f.naming, "naming", "auto", "sentinel names: auto (what the bucket holds; refused when it holds both or neither), guide (_READY, ...) or daylily (daylily.ready, ...)")
+	fs.StringVar(&f.noSentinel, "no-sentinel", "", "a folder without sentinel is: ready (the guide's reader) or skip (the daylily monitor); default: the naming's own reader's rule")
 	fs.StringVar(&f.onConflict, "on-conflict", "skip", "when DynamoDB changed since the plan: skip (report), source, or destination")
 	fs.IntVar(&f.concurrency, "concurrency", migrate.DefaultConcurrency, "the most writes in flight; the migrator finds its own level below it")
 	fs.DurationVar(&f.legacyLockTTL, "legacy-lock-ttl", time.Hour, "how long a legacy monitor's lock file counts as live (cleanup leaves live ones alone); set it short once the legacy monitors are stopped")
@@ -167,9 +170,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 		fmt.Fprintln(stdout, string(doc))
 		return nil
 	}
-	naming, err := sentinel.NamingByName(f.naming)
-	if err != nil {
-		return usageError("--naming: %v", err)
+	var naming sentinel.Naming
+	var err error
+	if f.naming != "auto" {
+		if naming, err = sentinel.NamingByName(f.naming); err != nil {
+			return usageError("--naming: %v", err)
+		}
 	}
 	policy, err := sentinel.ParseNoSentinel(f.noSentinel)
 	if err != nil {
@@ -201,19 +207,35 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	if err != nil {
 		return err
 	}
+	ddb, err := dynamostore.New(ddbc, f.table)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	// The source must be readable, and laid out as the flags say, before
+	// anything is created.
+	if _, err := bucket.List(ctx, sentinel.ListInput{Prefix: f.prefix, MaxKeys: 1}); err != nil {
+		return fmt.Errorf("bucket %s cannot be read (nothing was created or changed): %w", f.bucket, err)
+	}
+	if err := checkRoot(ctx, bucket, f.prefix); err != nil {
+		return err
+	}
+	if f.naming == "auto" {
+		layout, err := sentinel.Survey(ctx, bucket, f.prefix)
+		if err != nil {
+			return err
+		}
+		n, name, err := layout.DetectNaming()
+		if err != nil {
+			return &exitError{1, fmt.Sprintf("--naming auto: %v (nothing was created or changed)", err)}
+		}
+		fmt.Fprintf(stderr, "migrate: %d folders under %s hold %s sentinels: --naming %s\n", map[string]int{"guide": layout.Guide, "daylily": layout.Daylily}[name], f.prefix, name, name)
+		naming = n
+	}
 	legacy, err := sentinel.New(bucket, func(o *sentinel.Options) {
 		o.Root, o.Naming, o.NoSentinel, o.LegacyLockTTL = f.prefix, naming, policy, f.legacyLockTTL
 	})
 	if err != nil {
 		return usageError("%v", err)
-	}
-	ddb, err := dynamostore.New(ddbc, f.table)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	// The source must be readable before anything is created.
-	if _, err := bucket.List(ctx, sentinel.ListInput{Prefix: f.prefix, MaxKeys: 1}); err != nil {
-		return fmt.Errorf("bucket %s cannot be read (nothing was created or changed): %w", f.bucket, err)
 	}
 	var dest workset.StateStore = ddb
 	switch exists, err := tableExists(ctx, ddbc, f.table); {
@@ -269,6 +291,32 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 		out.summary(cmd, f.dryRun, res, err)
 	}
 	return err
+}
+
+// knownRoots are the roots the two conventions' tools use.
+var knownRoots = []string{sentinel.DefaultRoot, "daylily_monitoring/active_worksets/"}
+
+// checkRoot refuses an empty root when another known root of the bucket holds
+// folders: the flags point at the wrong place, and a plan of nothing would
+// read as a finished migration.
+func checkRoot(ctx context.Context, b *sentinel.S3Bucket, root string) error {
+	out, err := b.List(ctx, sentinel.ListInput{Prefix: root, MaxKeys: 1})
+	if err != nil || len(out.Objects) > 0 {
+		return err
+	}
+	for _, other := range knownRoots {
+		if other == root {
+			continue
+		}
+		o, err := b.List(ctx, sentinel.ListInput{Prefix: other, MaxKeys: 1})
+		if err != nil {
+			return err
+		}
+		if len(o.Objects) > 0 {
+			return &exitError{1, fmt.Sprintf("nothing under %s, but %s holds objects: pass --prefix %s (nothing was created or changed)", root, other, other)}
+		}
+	}
+	return nil
 }
 
 // incomplete is the exit-1 error of a run that finished with failed or
@@ -393,6 +441,16 @@ func (p *printer) summary(cmd string, dryRun bool, r *migrate.Result, runErr err
 		}
 	}
 	fmt.Fprintln(p.w)
+	for side, l := range map[string]*storekit.LayoutReport{"source": r.SourceLayout, "destination": r.DestinationLayout} {
+		if l == nil {
+			continue
+		}
+		fmt.Fprintf(p.w, "%s folders: %d seen, %d worksets, %d without a sentinel", side, l.Folders, l.Worksets, l.NoSentinel)
+		for _, reason := range slices.Sorted(maps.Keys(l.Skipped)) {
+			fmt.Fprintf(p.w, "; %d skipped: %s (e.g. %s)", l.Skipped[reason], reason, strings.Join(l.Examples[reason], ", "))
+		}
+		fmt.Fprintln(p.w)
+	}
 	if len(r.Outcomes) > 0 {
 		fmt.Fprint(p.w, map[bool]string{false: "done:", true: "would be:"}[dryRun])
 		for _, o := range []migrate.Outcome{migrate.OutcomeCreated, migrate.OutcomeUpdated, migrate.OutcomeUnchanged, migrate.OutcomeDeleted, migrate.OutcomeConflict, migrate.OutcomeKept, migrate.OutcomeSkipped, migrate.OutcomeFailed} {
