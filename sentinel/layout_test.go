@@ -2,8 +2,11 @@ package sentinel_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/sentinel"
@@ -180,5 +183,44 @@ func TestInvalidFolderNamesAreReported(t *testing.T) {
 	}
 	if res.SourceLayout == nil || res.SourceLayout.Skipped["not a valid workset ID"] != 2 {
 		t.Errorf("layout report %+v; want the two names counted", res.SourceLayout)
+	}
+}
+
+// A lock the older legacy monitor left behind when it wrote daylily.error in
+// the same second is a leftover, not a live lease for an hour: the times
+// compared are both LastModified, to the second (issue 24, 3). A lock body's
+// own time decides a single read's expiry, even when LastModified is new (a
+// copied bucket).
+func TestLegacyLockTimesCompareLikeWithLike(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	b, err := sentinel.NewDirBucket(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, b, "worksets/", map[string][]string{"ws-err": {"daylily.ready", "daylily.lock", "daylily.in_progress", "daylily.error"}})
+	sec := time.Now().Truncate(time.Second).Add(-time.Minute)
+	for name, at := range map[string]time.Time{"daylily.lock": sec.Add(700 * time.Millisecond), "daylily.error": sec.Add(200 * time.Millisecond)} {
+		if err := os.Chtimes(filepath.Join(dir, "worksets", "ws-err", name), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newStore(t, b, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	w, err := s.Get(ctx, "ws-err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.State != workset.StateError || w.Lease != nil {
+		t.Errorf("error written in the lock's second: %s with lease %+v; want error, no live lease", w.State, w.Lease)
+	}
+
+	// A copied bucket: the lock file is new, its body says 2025.
+	seed(t, b, "worksets/", map[string][]string{"ws-copied": {"daylily.ready"}})
+	if _, err := b.Create(ctx, "worksets/ws-copied/daylily.lock", []byte("2025-01-02T03:04:05Z")); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.Get(ctx, "ws-copied"); err != nil || w.Lease == nil || w.Lease.AcquiredAt.Year() != 2025 {
+		t.Errorf("copied legacy lock read as %+v, %v; want its body's 2025 time", w, err)
 	}
 }

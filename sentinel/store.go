@@ -54,9 +54,10 @@
 //
 // # Requests per operation
 //
-//	Get                 1 List (+1 Get when a lock object of 80 bytes or more exists,
-//	                    +1 Get of the retry record in retrying, failed, error or
-//	                    in_progress, for sentinels this SDK wrote)
+//	Get                 1 List (+1 Get when a lock object exists, legacy ones
+//	                    included, so that the time in their body decides their
+//	                    expiry; +1 Get of the retry record in retrying, failed,
+//	                    error or in_progress)
 //	Register            1 List, 1 Create, then a Get
 //	Transition          1 List (+1 Get), 1 Get of the deciding sentinel (not for
 //	                    legacy bodies), 1 claim Replace, 1 Create or Replace,
@@ -405,11 +406,14 @@ func (s *Store) lockMeaning(snap *snapshot, obj Object) (lease *workset.Lease, m
 		if b != nil && !b.At.IsZero() {
 			at = b.At
 		}
-		// A legacy lock older than a later outcome (error, complete, ignore,
+		// A legacy lock no younger than an outcome (error, complete, ignore,
 		// ...) of the same workset is what that monitor left behind when it
-		// finished: a leftover, not a live claim.
+		// finished: a leftover, not a live claim. Like is compared with like:
+		// both LastModified times, to the second (S3's granularity; the older
+		// monitor leaves its lock behind on error, often within the second).
+		lockAt := obj.LastModified.Truncate(time.Second)
 		for _, st := range []workset.State{workset.StateError, workset.StateComplete, workset.StateIgnored, workset.StateFailed, workset.StateArchived, workset.StateDeleted} {
-			if o, ok := snap.sentinels[st]; ok && o.LastModified.After(at) {
+			if o, ok := snap.sentinels[st]; ok && !o.LastModified.Truncate(time.Second).Before(lockAt) {
 				return nil, true
 			}
 		}
@@ -450,7 +454,7 @@ func (s *Store) load(ctx context.Context, id string) (*snapshot, view, error) {
 			return nil, view{}, err
 		}
 		listed, hadLock := snap.sentinels[workset.StateLocked]
-		if err := s.readLock(ctx, snap); err != nil {
+		if err := s.readLock(ctx, snap, true); err != nil {
 			return nil, view{}, err
 		}
 		if err := s.readRecord(ctx, snap, true); err != nil {
@@ -490,16 +494,19 @@ func (s *Store) list(ctx context.Context, id string) (*snapshot, error) {
 }
 
 // readLock reads the lock object's body, updating its ETag to the fresh one.
-// A lock object smaller than any body this SDK writes is a legacy lock and is
-// not read: its expiry counts from its LastModified time (the time in a legacy
-// body is when the monitor wrote it, which is the same moment). On a layout the
-// legacy monitors left, that saves one GET per _LOCKED file.
-func (s *Store) readLock(ctx context.Context, snap *snapshot) error {
+// A lock object smaller than any body this SDK writes is a legacy lock. A
+// single workset's read (legacy true: Get, and every write, which decides on
+// it) reads its body too, so that the time the monitor wrote in it decides its
+// expiry (a copied or restored bucket has new LastModified times). A listing
+// does not, so that a pass over a legacy layout reads no object: there the
+// expiry counts from LastModified, and whatever a pass shows of a lease, the
+// write that acts on it reads the workset again.
+func (s *Store) readLock(ctx context.Context, snap *snapshot, legacy bool) error {
 	obj, ok := snap.sentinels[workset.StateLocked]
 	if !ok {
 		return nil
 	}
-	if obj.Size >= 0 && obj.Size < minOwnBody {
+	if !legacy && obj.Size >= 0 && obj.Size < minOwnBody {
 		snap.lock = &Body{Legacy: true}
 		return nil
 	}
@@ -729,7 +736,7 @@ func (s *Store) readLocks(ctx context.Context, snaps []*snapshot, want workset.S
 			continue
 		}
 		g.Go(func() error { // one goroutine per snapshot: both reads update it
-			if err := s.readLock(ctx, snap); err != nil {
+			if err := s.readLock(ctx, snap, false); err != nil {
 				return err
 			}
 			if !record {
