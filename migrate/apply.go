@@ -22,15 +22,22 @@ func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) 
 		return OutcomeSkipped, nil
 	case MissingInDestination:
 		rec := m.record(d.source, true)
+		attempts := 0
 		err := m.retry(ctx, func() error {
+			attempts++
 			_, err := imp.Import(ctx, workset.ImportRequest{Workset: rec, IfAbsent: true, Reason: m.opts.Reason})
 			return err
 		})
 		switch {
 		case err == nil:
 			return OutcomeCreated, nil
+		case attempts > 1 && m.landed(ctx, d.source):
+			// An earlier attempt whose reply was lost created it.
+			return OutcomeCreated, nil
 		case errors.Is(err, workset.ErrAlreadyExists):
 			return m.conflict(ctx, imp, d, err)
+		case m.landed(ctx, d.source):
+			return OutcomeCreated, nil // the write failed to answer, but applied
 		default:
 			return OutcomeFailed, fmt.Errorf("workset %s: creating in the destination: %w", d.WorksetID, err)
 		}
@@ -51,15 +58,32 @@ func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) 
 	if m.dst.Capabilities().Kept.Versions {
 		req.ExpectedVersion = d.dest.Version
 	}
-	err := m.retry(ctx, func() error { _, err := imp.Import(ctx, req); return err })
+	attempts := 0
+	err := m.retry(ctx, func() error { attempts++; _, err := imp.Import(ctx, req); return err })
 	switch {
 	case err == nil:
 		return OutcomeUpdated, nil
+	case attempts > 1 && m.landed(ctx, src):
+		return OutcomeUpdated, nil // an earlier attempt whose reply was lost applied
 	case errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrNotFound):
 		return m.conflict(ctx, imp, d, err)
+	case m.landed(ctx, src):
+		return OutcomeUpdated, nil
 	default:
 		return OutcomeFailed, fmt.Errorf("workset %s: updating the destination: %w", d.WorksetID, err)
 	}
+}
+
+// landed reports whether the destination now holds what this run writes for
+// src: the confirming read before a write is reported failed, or an earlier
+// attempt's refusal is read as someone else's doing. A read that fails
+// confirms nothing.
+func (m *Migrator) landed(ctx context.Context, src *workset.Workset) bool {
+	var cur *workset.Workset
+	if err := m.retry(ctx, func() (err error) { cur, err = m.dst.Get(ctx, src.ID); return err }); err != nil {
+		return false
+	}
+	return m.compare(src, cur).Kind == Equal
 }
 
 // conflict applies the conflict policy to a destination that changed. A
@@ -118,7 +142,7 @@ func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Differenc
 		return nil, fmt.Errorf("%w: the source cannot delete records (workset.Deleter)", workset.ErrUnsupported)
 	}
 	c := *m
-	c.opts.DetectMissingInSource = false
+	c.opts.DetectMissingInSource, c.cleanup = false, true
 	return c.run(ctx, func(ctx context.Context, d Difference) (Outcome, error) {
 		switch {
 		case d.Kind != Equal:

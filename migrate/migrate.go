@@ -195,6 +195,8 @@ type Migrator struct {
 	src, dst workset.StateStore
 	opts     Options
 	ignore   []string
+	// cleanup is set on Cleanup's copy: its work is on the equal worksets.
+	cleanup bool
 }
 
 // New returns a Migrator from source to destination.
@@ -478,7 +480,13 @@ func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(contex
 		var firstErr error
 		for _, w := range batch {
 			d := m.compare(w, dsts[w.ID])
-			if act == nil || d.Kind == Equal || d.Kind == MissingInSource {
+			// What needs no write is done here; the writes (deletes, for
+			// Cleanup) run concurrently.
+			noWrite := d.Kind == Equal || d.Kind == MissingInSource
+			if m.cleanup {
+				noWrite = d.Kind != Equal
+			}
+			if act == nil || noWrite {
 				if act != nil {
 					d.outcome, d.err = act(ctx, d)
 				}

@@ -303,3 +303,90 @@ func TestConcurrentAppliesAgree(t *testing.T) {
 		t.Errorf("%d creates in all, want exactly %d", created, n)
 	}
 }
+
+// lostReplies applies every write, then loses its reply: for the first
+// `lose` attempts of each workset (all of them when lose < 0).
+type lostReplies struct {
+	workset.StateStore
+	lose int
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (l *lostReplies) Import(ctx context.Context, req workset.ImportRequest) (*workset.Workset, error) {
+	w, err := l.StateStore.(workset.Importer).Import(ctx, req)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]int{}
+	}
+	l.seen[req.Workset.ID]++
+	if err == nil && (l.lose < 0 || l.seen[req.Workset.ID] <= l.lose) {
+		return nil, errors.New("read tcp: connection reset by peer")
+	}
+	return w, err
+}
+
+// The report can be trusted under lost replies (issue 24, 4): a run's own
+// creations are counted created, never unchanged, and a write that applied is
+// never listed as failed, whether one reply or every reply was lost.
+func TestApplyReportsWhatLandedDespiteLostReplies(t *testing.T) {
+	t.Parallel()
+	for _, lose := range []int{1, -1} {
+		src, inner := mem(t), mem(t)
+		seed(t, src, 40, func(int) workset.State { return workset.StateComplete })
+		m, err := migrate.New(src, &lostReplies{StateStore: inner, lose: lose}, func(o *migrate.Options) { o.RetryBase, o.MaxRetries = time.Millisecond, 2 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Apply(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcomes[migrate.OutcomeCreated] != 40 || len(res.Errors) != 0 {
+			t.Errorf("losing %d replies a workset: outcomes %+v, %d failures listed (%v); want 40 created, none failed", lose, res.Outcomes, len(res.Errors), res.Errors)
+		}
+	}
+}
+
+// slowDeletes counts the deletes in flight.
+type slowDeletes struct {
+	workset.StateStore
+	inFlight, peak atomic.Int64
+}
+
+func (s *slowDeletes) Delete(ctx context.Context, id string, v int64) error {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	time.Sleep(5 * time.Millisecond)
+	return s.StateStore.(workset.Deleter).Delete(ctx, id, v)
+}
+
+// Cleanup deletes with Apply's concurrency, as its doc promises (issue 24, 4:
+// it deleted one workset at a time per batch).
+func TestCleanupDeletesConcurrently(t *testing.T) {
+	t.Parallel()
+	src, dst := mem(t), mem(t)
+	seed(t, src, 60, func(int) workset.State { return workset.StateComplete })
+	m, err := migrate.New(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowDeletes{StateStore: src}
+	m, err = migrate.New(slow, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Cleanup(t.Context(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcomes[migrate.OutcomeDeleted] != 60 || slow.peak.Load() < 2 {
+		t.Errorf("cleanup: %+v with at most %d deletes in flight; want 60 deleted, several at once", res.Outcomes, slow.peak.Load())
+	}
+}
