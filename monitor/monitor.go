@@ -63,7 +63,8 @@ import (
 
 // Handler processes one workset. It must return when ctx is done; the cause
 // (context.Cause) is ErrLeaseTakenOver or ErrStoreUnreachable when the lease was
-// lost, or the Run context's error on shutdown.
+// lost, or ErrShutdown when the monitor shut down and its grace period ended
+// first (ctx is not done when Run's context is: running work is drained).
 type Handler func(ctx context.Context, w *workset.Workset) error
 
 // Causes of a cancelled handler context.
@@ -72,6 +73,9 @@ var (
 	ErrLeaseTakenOver = fmt.Errorf("monitor: lease taken over: %w", workset.ErrLeaseLost)
 	// ErrStoreUnreachable: the lease could not be renewed before it expired.
 	ErrStoreUnreachable = errors.New("monitor: store unreachable: the lease could not be renewed in time")
+	// ErrShutdown: the monitor shut down and Options.ShutdownGrace ended
+	// before the handler did; its workset goes back to the queue.
+	ErrShutdown = errors.New("monitor: shut down: the grace period for running work ended")
 )
 
 // HandlerError classifies a handler's error; a plain error counts as transient.
@@ -90,8 +94,12 @@ func (f *HandlerError) Error() string {
 
 func (f *HandlerError) Unwrap() error { return f.Err }
 
-// Fail wraps err as a failure of category in step.
+// Fail wraps err as a failure of category in step; a nil err is no failure
+// (Fail returns nil), so a handler may end in return monitor.Fail(..., err).
 func Fail(category workset.ErrorCategory, step string, err error) error {
+	if err == nil {
+		return nil
+	}
 	return &HandlerError{Category: category, Step: step, Err: err}
 }
 
@@ -111,6 +119,12 @@ type Options struct {
 	// LeaseTTL is the lease duration (default 5m); leases are renewed every
 	// RenewEvery (default LeaseTTL/3).
 	LeaseTTL, RenewEvery time.Duration
+	// ShutdownGrace is how long running handlers may go on once Run's
+	// context is done (default 30s): the monitor stops claiming at once, keeps
+	// their leases alive, records what they return (a success is a success),
+	// and cancels those still running when it ends (cause ErrShutdown),
+	// handing their worksets back. Negative cancels them at once.
+	ShutdownGrace time.Duration
 	// Backoff is the delay before the n-th retry (default retry.Delay).
 	Backoff func(n int) time.Duration
 	// MaxRetries overrides the per-workset retry limit when positive.
@@ -214,11 +228,32 @@ type localRetry struct {
 
 // New returns a Monitor running handler over store.
 func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*Monitor, error) {
-	host, _ := os.Hostname()
-	o := Options{Owner: fmt.Sprintf("%s-%d", host, os.Getpid()), Concurrency: 4, PollInterval: 5 * time.Second,
-		LeaseTTL: 5 * time.Minute, Clock: workset.SystemClock, Backoff: retry.Delay}
+	var o Options
 	for _, fn := range optFns {
 		fn(&o)
+	}
+	// A zero value, set or left, is the default.
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = 5 * time.Minute
+	}
+	if o.ShutdownGrace == 0 {
+		o.ShutdownGrace = 30 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = workset.SystemClock
+	}
+	if o.Backoff == nil {
+		o.Backoff = retry.Delay
 	}
 	if o.RenewEvery == 0 {
 		o.RenewEvery = o.LeaseTTL / 3
@@ -232,16 +267,18 @@ func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*
 	switch {
 	case store == nil || handler == nil:
 		return nil, fmt.Errorf("%w: monitor: a store and a handler are required", workset.ErrInvalidInput)
-	case o.Owner == "":
-		return nil, fmt.Errorf("%w: monitor: empty Owner", workset.ErrInvalidInput)
-	case o.Concurrency < 1 || o.PollInterval <= 0 || o.LeaseTTL <= 0 || o.RenewEvery <= 0 || o.RenewEvery >= o.LeaseTTL:
-		return nil, fmt.Errorf("%w: monitor: need Concurrency ≥ 1, positive PollInterval and LeaseTTL, and 0 < RenewEvery < LeaseTTL", workset.ErrInvalidInput)
+	case o.Concurrency < 1:
+		return nil, fmt.Errorf("%w: monitor: Concurrency %d must be at least 1", workset.ErrInvalidInput, o.Concurrency)
+	case o.PollInterval < 0:
+		return nil, fmt.Errorf("%w: monitor: PollInterval %v is negative", workset.ErrInvalidInput, o.PollInterval)
+	case o.LeaseTTL < 0:
+		return nil, fmt.Errorf("%w: monitor: LeaseTTL %v is negative", workset.ErrInvalidInput, o.LeaseTTL)
+	case o.RenewEvery <= 0 || o.RenewEvery >= o.LeaseTTL:
+		return nil, fmt.Errorf("%w: monitor: RenewEvery %v must be positive and below LeaseTTL %v", workset.ErrInvalidInput, o.RenewEvery, o.LeaseTTL)
 	case o.ForeignAfter < 0:
 		return nil, fmt.Errorf("%w: monitor: ForeignAfter %v is negative (0 never hands foreign work back)", workset.ErrInvalidInput, o.ForeignAfter)
 	case o.MaxPollInterval < o.PollInterval:
 		return nil, fmt.Errorf("%w: monitor: MaxPollInterval %v is below PollInterval %v", workset.ErrInvalidInput, o.MaxPollInterval, o.PollInterval)
-	case o.Clock == nil || o.Backoff == nil:
-		return nil, fmt.Errorf("%w: monitor: nil Clock or Backoff", workset.ErrInvalidInput)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -266,30 +303,38 @@ func (m *Monitor) Wake() {
 // Owner returns the monitor's lease owner id.
 func (m *Monitor) Owner() string { return m.opts.Owner }
 
-// Run polls and processes worksets until ctx is done, then cancels running
-// handlers, puts their worksets back in the queue (retrying, due at once, count
-// unchanged), releases the leases and returns nil. It returns early only on an
-// error listing the queue that persists across polls for a minute.
+// Run polls and processes worksets until ctx is done. Then it stops claiming,
+// lets running handlers finish for Options.ShutdownGrace (recording what they
+// return, and keeping their leases alive), cancels those still running (cause
+// ErrShutdown) and puts their worksets back in the queue (retrying, due at
+// once, count unchanged), releases the leases and returns nil. It returns
+// early only on an error listing the queue that persists across polls for a
+// minute.
 func (m *Monitor) Run(ctx context.Context) error { return m.run(ctx, false) }
 
 // RunUntilIdle is Run that also returns, with nil, once the queue is idle for
 // this monitor: no handler of its own is running and a full poll (the ready
 // queue and every page of retrying worksets) finds nothing it can claim.
 // Worksets other monitors hold, and retries not yet due, are left to later
-// runs. It suits batch jobs and tests that drain a queue.
+// runs. It suits batch jobs and tests that drain a queue. When ctx ends
+// first it drains as Run does and returns ctx's error: the queue was not
+// found idle.
 func (m *Monitor) RunUntilIdle(ctx context.Context) error { return m.run(ctx, true) }
 
 func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 	slots := make(chan struct{}, m.opts.Concurrency)
 	done := make(chan struct{}, m.opts.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Handlers run under their own context: Run's ending stops the claiming,
+	// and running work is drained for the grace period before it is cancelled.
+	hctx, stopHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer m.drain(&wg, stopHandlers)
 	var failingSince time.Time
 	idle := m.opts.PollInterval // the pause after an empty poll; doubles while the queue stays empty
 	refusedPolls := 0           // polls in a row whose only claim attempt was refused
 	for {
 		running := len(slots)
-		claimed, seen, err := m.poll(ctx, slots, done, &wg)
+		claimed, seen, err := m.poll(ctx, hctx, slots, done, &wg)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			m.opts.Logger.WarnContext(ctx, "monitor: polling the queue failed", "err", err)
@@ -328,6 +373,9 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 		}
 		select {
 		case <-ctx.Done():
+			if untilIdle {
+				return ctx.Err()
+			}
 			return nil
 		case <-done:
 		case <-m.wake:
@@ -348,7 +396,7 @@ const claimWindow = 64
 // priority order, then retrying ones whose time has come (one page of the
 // retrying worksets per poll, in turn). It costs two list requests plus one
 // claim (workset.Claim: one write on DynamoDB) per attempt.
-func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (claimed, seen int, err error) {
+func (m *Monitor) poll(ctx, hctx context.Context, slots, done chan struct{}, wg *sync.WaitGroup) (claimed, seen int, err error) {
 	free := cap(slots) - len(slots)
 	m.refused = false
 	if free == 0 || ctx.Err() != nil {
@@ -416,7 +464,7 @@ func (m *Monitor) poll(ctx context.Context, slots, done chan struct{}, wg *sync.
 				default:
 				}
 			}()
-			m.process(ctx, cw)
+			m.process(hctx, cw)
 		}()
 	}
 	return claimed, seen, nil
@@ -446,6 +494,24 @@ func refusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// drain waits for the running handlers: for ShutdownGrace, then it cancels
+// those still running (cause ErrShutdown) and waits for them to hand their
+// worksets back.
+func (m *Monitor) drain(wg *sync.WaitGroup, stop context.CancelCauseFunc) {
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	if m.opts.ShutdownGrace > 0 {
+		select {
+		case <-finished:
+			stop(nil)
+			return
+		case <-time.After(m.opts.ShutdownGrace):
+		}
+	}
+	stop(ErrShutdown)
+	<-finished
 }
 
 // spread shuffles candidates within each run of equal priority, keeping
@@ -517,25 +583,26 @@ func (m *Monitor) work(runCtx context.Context, w *workset.Workset) Outcome {
 
 	out := Outcome{WorksetID: id, HandlerErr: herr}
 	var rec *workset.Workset
+	shutdown := errors.Is(context.Cause(runCtx), ErrShutdown)
 	switch {
 	case errors.Is(cause, ErrLeaseTakenOver), errors.Is(cause, ErrStoreUnreachable):
 		m.opts.Observer.Observe(bg, observe.Event{Kind: observe.LeaseLost, WorksetID: id, Owner: m.opts.Owner, Err: cause, At: m.opts.Clock.Now()})
 		log.WarnContext(bg, "monitor: work stopped: the lease was lost", "cause", cause)
 		out.Err = cause
 		return out // no longer ours to write
-	case runCtx.Err() != nil:
-		// Shutting down: hand the workset back, due at once, count unchanged.
+	case herr == nil: // a success is a success, shutdown or not
+		rec, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
+	case shutdown:
+		// Cut short by the shutdown: hand the workset back, due at once, count unchanged.
 		rec, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateRetrying, Lease: l,
 			Reason: "monitor " + m.opts.Owner + " shut down", Retry: &workset.RetryInfo{Count: w.RetryCount, After: m.opts.Clock.Now()}})
-	case herr == nil:
-		rec, err = m.store.Transition(bg, workset.TransitionRequest{ID: id, To: workset.StateComplete, Lease: l, Reason: "completed by " + m.opts.Owner})
 	default:
 		f := &HandlerError{Category: workset.CategoryTransient, Err: herr}
 		errors.As(herr, &f)
 		rec, err = retry.Record(bg, m.store, retry.Request{ID: id, Lease: l, Category: f.Category, Step: f.Step,
 			Details: herr.Error(), MaxRetries: m.opts.MaxRetries, Backoff: m.opts.Backoff, PriorFailures: m.failed(id)}, m.opts.Clock.Now())
 	}
-	if herr == nil || runCtx.Err() != nil {
+	if herr == nil || shutdown {
 		m.forget(id)
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,7 +96,8 @@ func TestPriorityOrderAndRetryThenComplete(t *testing.T) {
 	for _, h := range w.History {
 		seq = append(seq, h.State)
 	}
-	if fmt.Sprint(seq) != "[ready in_progress retrying in_progress complete]" || w.RetryCount != 1 || w.FailedStep != "align" || w.Lease != nil {
+	// The failure is in the history; success cleared the retry fields.
+	if fmt.Sprint(seq) != "[ready in_progress retrying in_progress complete]" || w.RetryCount != 0 || w.FailedStep != "" || w.Lease != nil {
 		t.Errorf("flaky: history %v, retry count %d, step %q, lease %v", seq, w.RetryCount, w.FailedStep, w.Lease)
 	}
 }
@@ -198,38 +200,134 @@ func TestLeaseLossCancelsWork(t *testing.T) {
 	}
 }
 
-func TestShutdownReturnsWorkAndReleasesLeases(t *testing.T) {
+// Shutdown keeps finished work (issue 26, 1-2): the monitor stops claiming,
+// a handler that finishes within ShutdownGrace is recorded as it ends (a
+// success is complete, not retrying), and one still running when the grace
+// ends is cancelled with ErrShutdown and handed back (retrying, count
+// unchanged, lease released).
+func TestShutdownDrainsRunningWork(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		grace     time.Duration
+		finishes  bool // the handler finishes soon after the shutdown
+		wantState workset.State
+		wantCause error
+	}{
+		{"FinishesWithinTheGrace", 10 * time.Second, true, workset.StateComplete, nil},
+		{"GraceEnds", 150 * time.Millisecond, false, workset.StateRetrying, monitor.ErrShutdown},
+		{"NoGrace", -1, false, workset.StateRetrying, monitor.ErrShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := memstore.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"long", "queued"} {
+				if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: id, Priority: map[string]workset.Priority{"long": workset.PriorityUrgent, "queued": workset.PriorityLow}[id]}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			started := make(chan struct{})
+			shut := make(chan struct{})
+			var cause atomic.Value
+			m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
+				close(started)
+				if tc.finishes {
+					<-shut
+					time.Sleep(100 * time.Millisecond) // still working after Run's context ended
+					if ctx.Err() != nil {
+						return fmt.Errorf("handler cancelled during the grace period: %w", context.Cause(ctx))
+					}
+					return nil
+				}
+				<-ctx.Done()
+				cause.Store(context.Cause(ctx))
+				return ctx.Err()
+			}, fast, func(o *monitor.Options) { o.Concurrency, o.ShutdownGrace = 1, tc.grace })
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := make(chan error, 1)
+			go func() { errc <- m.Run(ctx) }()
+			<-started
+			cancel()
+			close(shut)
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.Get(t.Context(), "long")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.State != tc.wantState || w.Lease != nil || w.RetryCount != 0 {
+				t.Errorf("after shutdown: %s, lease %v, count %d; want %s, released, 0", w.State, w.Lease, w.RetryCount, tc.wantState)
+			}
+			if c, _ := cause.Load().(error); !errors.Is(c, tc.wantCause) {
+				t.Errorf("handler's cause %v, want %v", c, tc.wantCause)
+			}
+			if q, _ := s.Get(t.Context(), "queued"); q.State != workset.StateReady {
+				t.Errorf("a workset was claimed after the shutdown began: %s", q.State)
+			}
+		})
+	}
+}
+
+// RunUntilIdle whose context ends with work left says so (issue 26, 3).
+func TestRunUntilIdleReportsTheContextWhenWorkIsLeft(t *testing.T) {
 	t.Parallel()
 	s, err := memstore.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: "long"}); err != nil {
-		t.Fatal(err)
+	for i := range 5 {
+		if _, err := s.Register(t.Context(), workset.RegisterRequest{ID: fmt.Sprintf("ws-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	started := make(chan struct{})
 	m, err := monitor.New(s, func(ctx context.Context, w *workset.Workset) error {
-		close(started)
-		<-ctx.Done()
-		return ctx.Err()
-	}, fast)
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	}, fast, func(o *monitor.Options) { o.Concurrency = 1 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { errc <- m.Run(ctx) }()
-	<-started
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.RunUntilIdle(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("RunUntilIdle with work left = %v, want the context's error", err)
 	}
-	w, err := s.Get(t.Context(), "long")
+}
+
+// A zero option, set inside the option function or left, is the default; a
+// bad one is refused naming it and its value (issue 26, 5); Fail of a nil
+// error is no failure (issue 26, 7).
+func TestOptionsAndFail(t *testing.T) {
+	t.Parallel()
+	s, err := memstore.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.State != workset.StateRetrying || w.Lease != nil || w.RetryCount != 0 {
-		t.Errorf("after shutdown: %s, lease %v, count %d; want retrying, released, 0", w.State, w.Lease, w.RetryCount)
+	h := func(context.Context, *workset.Workset) error { return nil }
+	if _, err := monitor.New(s, h, func(o *monitor.Options) { o.Concurrency, o.PollInterval, o.LeaseTTL, o.Owner = 0, 0, 0, "" }); err != nil {
+		t.Errorf("zero options: %v; want the defaults", err)
+	}
+	for want, fn := range map[string]func(*monitor.Options){
+		"Concurrency -2": func(o *monitor.Options) { o.Concurrency = -2 },
+		"RenewEvery 2m0s must be positive and below LeaseTTL 1m0s": func(o *monitor.Options) { o.LeaseTTL, o.RenewEvery = time.Minute, 2*time.Minute },
+		"PollInterval -1s": func(o *monitor.Options) { o.PollInterval = -time.Second },
+	} {
+		if _, err := monitor.New(s, h, fn); !errors.Is(err, workset.ErrInvalidInput) || !strings.Contains(err.Error(), want) {
+			t.Errorf("New with a bad option: %v; want it named: %q", err, want)
+		}
+	}
+	if err := monitor.Fail(workset.CategoryData, "align", nil); err != nil {
+		t.Errorf("Fail(nil) = %v, want nil", err)
+	}
+	if err := monitor.Fail(workset.CategoryData, "align", errors.New("bad read")); err == nil || !strings.Contains(err.Error(), "data failure in align") {
+		t.Errorf("Fail(err) = %v", err)
 	}
 }
 
@@ -269,8 +367,14 @@ func TestMonitorOnDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.RetryCount != 1 || w.ErrorCategory != workset.CategoryTransient {
-		t.Errorf("d-2: count %d category %s", w.RetryCount, w.ErrorCategory)
+	retried := 0
+	for _, h := range w.History {
+		if h.State == workset.StateRetrying && h.ErrorCategory == workset.CategoryTransient {
+			retried++
+		}
+	}
+	if w.State != workset.StateComplete || retried != 1 || w.RetryCount != 0 {
+		t.Errorf("d-2: %s, %d transient retries in the history, count %d; want complete after one, count cleared", w.State, retried, w.RetryCount)
 	}
 }
 

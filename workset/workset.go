@@ -187,7 +187,10 @@ type TransitionRequest struct {
 	// migration). The history entry records it.
 	Force bool
 
-	// Optional fields set with the state. Empty values leave the stored ones alone.
+	// Optional fields set with the state. Empty values leave the stored ones
+	// alone, except that a move to complete clears the retry fields (RetryCount,
+	// RetryAfter, FailedStep, ErrorCategory) on every store: a success is not a
+	// pending retry (the history keeps the failures).
 	ErrorDetails  string
 	ErrorCategory ErrorCategory
 	ClusterName   string

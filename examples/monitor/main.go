@@ -155,6 +155,11 @@ func run(ctx context.Context, dst io.Writer, table, endpoint, region string, cre
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "ws-flaky: retry_count %d, failed_step %q, error_category %s\n", w.RetryCount, w.FailedStep, w.ErrorCategory)
+	// Success cleared the retry fields; the failure is in the history.
+	for _, h := range w.History {
+		if h.State == workset.StateRetrying {
+			fmt.Fprintf(out, "ws-flaky: %s, retried once after a %s failure (%s)\n", w.State, h.ErrorCategory, h.Reason)
+		}
+	}
 	return nil
 }

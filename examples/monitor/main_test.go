@@ -21,7 +21,7 @@ func TestMonitorExample(t *testing.T) {
 		"ws-flaky retrying -> in_progress",
 		"ws-flaky in_progress -> complete",
 		"done: 4 complete, 0 failed",
-		`ws-flaky: retry_count 1, failed_step "alignment", error_category transient`,
+		`ws-flaky: complete, retried once after a transient failure`,
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -545,6 +545,7 @@ func transitionUpdate(req workset.TransitionRequest, now time.Time, op string) (
 		}
 	}
 	set, remove := storekit.LifecycleUpdate(req, now)
+	remove = append(remove, storekit.ClearedOnSuccess(req)...)
 	for name, v := range set {
 		upd = upd.Set(expression.Name(name), expression.Value(v))
 	}

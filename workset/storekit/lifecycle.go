@@ -57,6 +57,27 @@ func LifecycleUpdate(req workset.TransitionRequest, now time.Time) (set map[stri
 	return nil, nil
 }
 
+// ClearedOnSuccess says which retry fields a transition to complete clears,
+// on every store: the retry count and time, the failed step and the error
+// category (the history keeps the failures; ErrorDetails, a metadata field,
+// stays, as every optional field does). A field the request itself sets is
+// kept. The names are the stored attributes.
+func ClearedOnSuccess(req workset.TransitionRequest) []string {
+	if req.To != workset.StateComplete {
+		return nil
+	}
+	var out []string
+	if req.Retry == nil {
+		out = append(out, "retry_count", "retry_after")
+	}
+	for name, v := range map[string]string{"failed_step": req.FailedStep, "error_category": string(req.ErrorCategory)} {
+		if v == "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // applyLifecycle applies LifecycleUpdate to w (whose State is still the one left).
 func applyLifecycle(w *workset.Workset, req workset.TransitionRequest, now time.Time) {
 	set, remove := LifecycleUpdate(req, now)

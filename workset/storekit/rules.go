@@ -118,6 +118,9 @@ func NotLeasable(id string, s workset.State) error {
 // CheckTransition first.
 func ApplyTransition(w *workset.Workset, req workset.TransitionRequest, now time.Time) {
 	applyLifecycle(w, req, now)
+	if req.To == workset.StateComplete { // see ClearedOnSuccess
+		w.RetryCount, w.RetryAfter, w.FailedStep, w.ErrorCategory = 0, time.Time{}, "", ""
+	}
 	w.State = req.To
 	w.Foreign = false
 	w.UpdatedAt = now

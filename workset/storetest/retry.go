@@ -136,3 +136,23 @@ func testHugeDetails(e *env) {
 		e.t.Errorf("keyed retry of an applied write with huge details: %v", err)
 	}
 }
+
+// testSuccessAfterFailure: a workset that failed and then completed reads
+// the same on every store (issue 26, 6): the retry fields are cleared on
+// success (the history keeps the failure).
+func testSuccessAfterFailure(e *env) {
+	e.skipUnless(e.caps.Kept.Retries, "retry counts are not stored")
+	e.register("ws-s", "")
+	e.transition(workset.TransitionRequest{ID: "ws-s", To: workset.StateInProgress})
+	if _, err := retry.Record(e.ctx, e.s, retry.Request{ID: "ws-s", Category: workset.CategoryTransient, Step: "align", Details: "exit 137"}, e.clock.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.transition(workset.TransitionRequest{ID: "ws-s", To: workset.StateInProgress})
+	done := e.transition(workset.TransitionRequest{ID: "ws-s", To: workset.StateComplete})
+	for _, w := range []*workset.Workset{done, e.get("ws-s")} {
+		if w.RetryCount != 0 || !w.RetryAfter.IsZero() || w.FailedStep != "" || w.ErrorCategory != "" {
+			e.t.Errorf("complete after a failure reads count %d after %v step %q category %q; want all cleared",
+				w.RetryCount, w.RetryAfter, w.FailedStep, w.ErrorCategory)
+		}
+	}
+}

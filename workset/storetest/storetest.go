@@ -97,6 +97,7 @@ var suite = []struct {
 		{"RecordFailureRetriesThenFails", testRecordFailure},
 		{"ConcurrentFailuresLoseNoCount", testRecordFailureRace},
 		{"HugeDetailsAreBoundedAndLoseNoCount", testHugeDetails},
+		{"SuccessClearsTheFailureFields", testSuccessAfterFailure},
 	}},
 	{"Context", []behaviour{
 		{"CanceledCallsFailWithTheContextErrorWritingNothing", testCanceledContext},
