@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,9 +213,26 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusNotImplemented
 	case errors.Is(err, workset.ErrMalformed):
 		code = http.StatusInternalServerError // the store's data, not the request: the body names the record and attribute
-	}
-	if code == http.StatusInternalServerError {
 		h.opts.Logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeJSON(w, code, map[string]string{"detail": err.Error()})
+		return
+	case errors.Is(err, workset.ErrUnavailable), errors.Is(err, workset.ErrMisconfigured):
+		code = http.StatusServiceUnavailable
+	}
+	if code >= http.StatusInternalServerError {
+		// The detail goes to the log, under an incident ID the client can
+		// quote: never the store's internals (endpoints, credential chains).
+		incident := rand.Text()[:12]
+		h.opts.Logger.ErrorContext(r.Context(), "api: request failed", "incident", incident, "method", r.Method, "path", r.URL.Path, "err", err)
+		detail := "internal error"
+		switch {
+		case errors.Is(err, workset.ErrUnavailable):
+			detail = "the store is unavailable; retry later"
+		case errors.Is(err, workset.ErrMisconfigured):
+			detail = "the store is misconfigured; the operator has been told"
+		}
+		writeJSON(w, code, map[string]string{"detail": detail + " (incident " + incident + ")", "incident": incident})
+		return
 	}
 	writeJSON(w, code, map[string]string{"detail": err.Error()})
 }

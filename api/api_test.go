@@ -397,3 +397,36 @@ func (s *slowStore) Register(ctx context.Context, req workset.RegisterRequest) (
 	time.Sleep(time.Duration(s.delay.Load()))
 	return s.StateStore.Register(ctx, req)
 }
+
+// brokenStore answers every read with an infrastructure failure whose text
+// carries internals a client must never see.
+type brokenStore struct {
+	workset.StateStore
+	kind error
+}
+
+func (b brokenStore) Get(ctx context.Context, id string) (*workset.Workset, error) {
+	return nil, &workset.Error{ID: id, Kind: b.kind, Detail: "GetItem https://secret-endpoint.internal/ with role arn:aws:iam::123:role/x"}
+}
+
+// An infrastructure failure answers 503 with an incident ID to quote, never
+// the store's internals (issue 26, API 4).
+func TestInfrastructureFailuresAnswer503WithoutInternals(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []error{workset.ErrUnavailable, workset.ErrMisconfigured} {
+		mem, err := memstore.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := api.New(brokenStore{StateStore: mem, kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/worksets/ws-1", nil))
+		body := rec.Body.String()
+		if rec.Code != http.StatusServiceUnavailable || strings.Contains(body, "secret-endpoint") || !strings.Contains(body, `"incident"`) {
+			t.Errorf("%v: %d %s; want 503 with an incident and no internals", kind, rec.Code, body)
+		}
+	}
+}

@@ -307,9 +307,11 @@ func (m *Monitor) Owner() string { return m.opts.Owner }
 // lets running handlers finish for Options.ShutdownGrace (recording what they
 // return, and keeping their leases alive), cancels those still running (cause
 // ErrShutdown) and puts their worksets back in the queue (retrying, due at
-// once, count unchanged), releases the leases and returns nil. It returns
-// early only on an error listing the queue that persists across polls for a
-// minute.
+// once, count unchanged), releases the leases and returns nil. A poll that
+// fails is retried after a pause that doubles, up to MaxPollInterval, while
+// the failures go on; Run returns early at once on one no retry can fix
+// (workset.ErrMisconfigured: a missing table or bucket, refused credentials),
+// and on any other that persists across polls for a minute.
 func (m *Monitor) Run(ctx context.Context) error { return m.run(ctx, false) }
 
 // RunUntilIdle is Run that also returns, with nil, once the queue is idle for
@@ -330,21 +332,24 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 	hctx, stopHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer m.drain(&wg, stopHandlers)
 	var failingSince time.Time
-	idle := m.opts.PollInterval // the pause after an empty poll; doubles while the queue stays empty
+	idle := m.opts.PollInterval     // the pause after an empty poll; doubles while the queue stays empty
+	failWait := m.opts.PollInterval // the pause after a failed poll; doubles while polls keep failing
 	refusedPolls := 0           // polls in a row whose only claim attempt was refused
 	for {
 		running := len(slots)
 		claimed, seen, err := m.poll(ctx, hctx, slots, done, &wg)
 		switch {
+		case err != nil && ctx.Err() == nil && errors.Is(err, workset.ErrMisconfigured):
+			return fmt.Errorf("monitor: the queue cannot be read, and no retry will help: %w", err)
 		case err != nil && ctx.Err() == nil:
-			m.opts.Logger.WarnContext(ctx, "monitor: polling the queue failed", "err", err)
+			m.opts.Logger.WarnContext(ctx, "monitor: polling the queue failed", "err", err, "retry_in", failWait)
 			if failingSince.IsZero() {
 				failingSince = time.Now()
 			} else if time.Since(failingSince) > time.Minute {
 				return fmt.Errorf("monitor: the queue cannot be read: %w", err)
 			}
 		case err == nil:
-			failingSince = time.Time{}
+			failingSince, failWait = time.Time{}, m.opts.PollInterval
 			if untilIdle && claimed == 0 && running == 0 && len(slots) == 0 && m.retryCursor == "" {
 				return nil
 			}
@@ -356,6 +361,8 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 			refusedPolls++
 		}
 		switch {
+		case err != nil:
+			wait, failWait = failWait, min(2*failWait, m.opts.MaxPollInterval) // back off: the store is struggling
 		case (claimed > 0 || (m.refused && refusedPolls <= 3)) && len(slots) < cap(slots):
 			wait = 0 // more may be waiting (a few refused polls in a row at most: then pause)
 		case untilIdle && running > 0 && len(slots) == 0:

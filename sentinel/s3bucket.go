@@ -14,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/daylily-informatics/worksetstate/internal/awserr"
+	"github.com/daylily-informatics/worksetstate/workset"
 )
 
 // S3Client is the subset of *s3.Client that S3Bucket calls.
@@ -163,12 +166,16 @@ func (b *S3Bucket) interpret(op, key string, err error) error {
 	var ae smithy.APIError
 	switch {
 	case errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket":
-		return fmt.Errorf("sentinel: %s: bucket %s does not exist: %w", op, b.bucket, err)
+		return &workset.Error{Kind: workset.ErrMisconfigured, Detail: fmt.Sprintf("sentinel: %s: bucket %s does not exist", op, b.bucket), Err: err}
+	case errors.As(err, &ae) && awserr.Kind(err) == workset.ErrMisconfigured:
+		return &workset.Error{Kind: workset.ErrMisconfigured, Detail: fmt.Sprintf("sentinel: %s s3://%s/%s: %s", op, b.bucket, key, awserr.Hint(workset.ErrMisconfigured)), Err: err}
 	case errors.As(err, &nsk) || status(err) == http.StatusNotFound:
 		return fmt.Errorf("%w: s3://%s/%s: %w", ErrObjectNotFound, b.bucket, key, err)
 	case status(err) == http.StatusPreconditionFailed || isConflict(err):
 		return fmt.Errorf("%w: %s s3://%s/%s: %w", ErrPreconditionFailed, op, b.bucket, key, err)
-	default:
-		return fmt.Errorf("sentinel: %s s3://%s/%s: %w", op, b.bucket, key, err)
 	}
+	if kind := awserr.Kind(err); kind != nil {
+		return &workset.Error{Kind: kind, Detail: fmt.Sprintf("sentinel: %s s3://%s/%s: %s", op, b.bucket, key, awserr.Hint(kind)), Err: err}
+	}
+	return fmt.Errorf("sentinel: %s s3://%s/%s: %w", op, b.bucket, key, err)
 }

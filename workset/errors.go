@@ -1,6 +1,7 @@
 package workset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,7 +43,24 @@ var (
 	// attribute this SDK cannot interpret). It is the store's data, not the
 	// caller's input: it never matches ErrInvalidInput. See MalformedError.
 	ErrMalformed = errors.New("workset: malformed stored record")
+	// ErrUnavailable: the store could not be reached, or could not answer now
+	// (connection refused or reset, a timeout, a server error, throttling
+	// past the SDK's own retries). Retry later: see Retryable.
+	ErrUnavailable = errors.New("workset: store unavailable")
+	// ErrMisconfigured: the store refused where or who the caller is (a
+	// missing table or bucket, refused or missing credentials, a wrong region,
+	// HTTPS against an HTTP endpoint). No retry will help until the
+	// configuration is fixed.
+	ErrMisconfigured = errors.New("workset: store misconfigured")
 )
+
+// Retryable reports whether err is a failure that the same request may not
+// meet later: ErrUnavailable, or a deadline that ran out. Refusals (conflicts,
+// held leases, invalid transitions), bad input, ErrMisconfigured and a
+// canceled context are not: retrying them as they are changes nothing.
+func Retryable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || (errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrMisconfigured))
+}
 
 // Error is an error about a workset (or, with ID empty, about no one workset)
 // that carries no more structure than its kind: "workset <ID>: <kind>:

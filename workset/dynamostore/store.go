@@ -43,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/daylily-informatics/worksetstate/internal/awserr"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
@@ -203,12 +204,14 @@ func interpret(op, id string, err error) error {
 	case errors.As(err, &cond):
 		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: op + ": condition not met", Err: err}
 	case errors.As(err, &rnf):
-		return fmt.Errorf("dynamostore: %s %s: table or index missing (create it with CreateTable): %w", op, id, err)
+		return &workset.Error{ID: id, Kind: workset.ErrMisconfigured, Detail: fmt.Sprintf("dynamostore: %s: table or index missing (create it with CreateTable)", op), Err: err}
 	case errors.As(err, &ve) && ve.ErrorCode() == "ValidationException":
 		return fmt.Errorf("%w: dynamostore: %s %s: %w", workset.ErrInvalidInput, op, id, err)
-	default:
-		return fmt.Errorf("dynamostore: %s %s: %w", op, id, err)
 	}
+	if kind := awserr.Kind(err); kind != nil {
+		return &workset.Error{ID: id, Kind: kind, Detail: fmt.Sprintf("dynamostore: %s: %s", op, awserr.Hint(kind)), Err: err}
+	}
+	return fmt.Errorf("dynamostore: %s %s: %w", op, id, err)
 }
 
 func isCondFailed(err error) bool {

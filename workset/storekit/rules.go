@@ -271,9 +271,17 @@ func invalid(id, format string, args ...any) error {
 // context.DeadlineExceeded, as a *workset.Error of that kind about workset id
 // ("" for a call about many): "workset <ID>: context canceled: <cause>". A
 // store defers it in every method, so that a canceled call reads the same on
-// every store and still matches the context error (and the cause's kind).
+// every store and still matches the context error (and the cause's kind). An
+// ErrUnavailable or ErrMisconfigured error that names no workset (a bucket's
+// or a client's, which do not know it) is made to name id.
 func WrapContextError(err *error, id string) {
 	if *err == nil {
+		return
+	}
+	if we, ok := (*err).(*workset.Error); ok && we.ID == "" && id != "" && (we.Kind == workset.ErrUnavailable || we.Kind == workset.ErrMisconfigured) {
+		named := *we
+		named.ID = id
+		*err = &named
 		return
 	}
 	var we *workset.Error
