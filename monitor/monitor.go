@@ -334,7 +334,7 @@ func (m *Monitor) run(ctx context.Context, untilIdle bool) error {
 	var failingSince time.Time
 	idle := m.opts.PollInterval     // the pause after an empty poll; doubles while the queue stays empty
 	failWait := m.opts.PollInterval // the pause after a failed poll; doubles while polls keep failing
-	refusedPolls := 0           // polls in a row whose only claim attempt was refused
+	refusedPolls := 0               // polls in a row whose only claim attempt was refused
 	for {
 		running := len(slots)
 		claimed, seen, err := m.poll(ctx, hctx, slots, done, &wg)
