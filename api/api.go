@@ -394,12 +394,21 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toJSON(best))
 }
 
+// stateBody is the body of PUT /worksets/{id}/state: the deployed fields,
+// then the deployed attributes of a failure, then the lock holder's: a caller
+// that holds the workset's lock (POST .../lock) names itself in owner_id, and
+// the move is made under its lock (fenced with fencing_token when given,
+// else with the lock owner_id holds now).
 type stateBody struct {
-	State        string         `json:"state"`
-	Reason       string         `json:"reason"`
-	ErrorDetails string         `json:"error_details"`
-	ClusterName  string         `json:"cluster_name"`
-	Metrics      map[string]any `json:"metrics"`
+	State         string         `json:"state"`
+	Reason        string         `json:"reason"`
+	ErrorDetails  string         `json:"error_details"`
+	ClusterName   string         `json:"cluster_name"`
+	Metrics       map[string]any `json:"metrics"`
+	ErrorCategory string         `json:"error_category"`
+	FailedStep    string         `json:"failed_step"`
+	OwnerID       string         `json:"owner_id"`
+	FencingToken  int64          `json:"fencing_token"`
 }
 
 func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
@@ -417,10 +426,31 @@ func (h *Handler) transition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := workset.TransitionRequest{ID: r.PathValue("id"), To: st, Reason: b.Reason,
-		ErrorDetails: b.ErrorDetails, ClusterName: b.ClusterName, Metrics: b.Metrics}
+		ErrorDetails: b.ErrorDetails, ClusterName: b.ClusterName, Metrics: b.Metrics,
+		ErrorCategory: workset.ErrorCategory(b.ErrorCategory), FailedStep: b.FailedStep}
+	if b.FencingToken != 0 && b.OwnerID == "" {
+		h.fail(w, r, fmt.Errorf("%w: fencing_token without owner_id", workset.ErrInvalidInput))
+		return
+	}
+	if b.OwnerID != "" {
+		req.Lease = &workset.Lease{WorksetID: req.ID, Owner: b.OwnerID, Token: b.FencingToken}
+	}
 	if err := storekit.NormalizeTransition(&req); err != nil { // refused before any store call
 		h.fail(w, r, err)
 		return
+	}
+	if req.Lease != nil && b.FencingToken == 0 {
+		// The holder moves its workset under the lock it holds now.
+		cur, err := h.store.Get(r.Context(), req.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if cur.Lease == nil || cur.Lease.Owner != b.OwnerID {
+			h.fail(w, r, &workset.Error{ID: req.ID, Kind: workset.ErrLeaseLost, Detail: fmt.Sprintf("%q holds no lock on it", b.OwnerID)})
+			return
+		}
+		req.Lease.Token = cur.Lease.Token
 	}
 	ws, err := h.store.Transition(r.Context(), req)
 	if err != nil {

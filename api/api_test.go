@@ -430,3 +430,33 @@ func TestInfrastructureFailuresAnswer503WithoutInternals(t *testing.T) {
 		}
 	}
 }
+
+// A lock is usable (issue 26, API 1): its holder moves its workset under it,
+// named by owner_id (and fencing_token when given); anyone else is refused
+// while it holds, and a stale token is fenced off.
+func TestLockHolderMovesItsWorkset(t *testing.T) {
+	t.Parallel()
+	s := mem(t)
+	srv := newServer(t, s)
+	want(t, "POST", srv.URL+"/worksets", `{"workset_id":"ws-1","bucket":"b","prefix":"worksets/ws-1/"}`, http.StatusCreated)
+	var lock struct {
+		FencingToken int64 `json:"fencing_token"`
+	}
+	if err := json.Unmarshal([]byte(want(t, "POST", srv.URL+"/worksets/ws-1/lock?owner_id=op-1", "", 200)), &lock); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress"}`, http.StatusConflict)                      // not the holder
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress","owner_id":"op-2"}`, http.StatusForbidden) // not the holder either
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress","owner_id":"op-1"}`, http.StatusOK)
+	body := fmt.Sprintf(`{"state":"error","owner_id":"op-1","fencing_token":%d,"error_details":"exit 2","error_category":"data","failed_step":"align"}`, lock.FencingToken)
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", body, http.StatusOK)
+	w, err := s.Get(t.Context(), "ws-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.State != workset.StateError || w.ErrorCategory != workset.CategoryData || w.FailedStep != "align" {
+		t.Errorf("after the holder's moves: %s category %q step %q", w.State, w.ErrorCategory, w.FailedStep)
+	}
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", fmt.Sprintf(`{"state":"ready","owner_id":"op-1","fencing_token":%d}`, lock.FencingToken+1), http.StatusForbidden)
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"ready","fencing_token":3}`, http.StatusBadRequest)
+}
