@@ -445,7 +445,7 @@ func TestLockHolderMovesItsWorkset(t *testing.T) {
 	if err := json.Unmarshal([]byte(want(t, "POST", srv.URL+"/worksets/ws-1/lock?owner_id=op-1", "", 200)), &lock); err != nil {
 		t.Fatal(err)
 	}
-	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress"}`, http.StatusConflict)                      // not the holder
+	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress"}`, http.StatusConflict)                    // not the holder
 	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress","owner_id":"op-2"}`, http.StatusForbidden) // not the holder either
 	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"in_progress","owner_id":"op-1"}`, http.StatusOK)
 	body := fmt.Sprintf(`{"state":"error","owner_id":"op-1","fencing_token":%d,"error_details":"exit 2","error_category":"data","failed_step":"align"}`, lock.FencingToken)
