@@ -34,6 +34,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/daylily-informatics/worksetstate/internal/adaptive"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
@@ -310,7 +311,7 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 		defer close(batches)
 		return m.readSource(gctx, t, seen, batches)
 	})
-	lim := newLimiter(m.opts.Concurrency, m.opts.FixedConcurrency)
+	lim := adaptive.New(m.opts.Concurrency, m.opts.FixedConcurrency)
 	empty, err := m.destinationEmpty(ctx)
 	if err != nil {
 		return t.res, err
@@ -319,7 +320,7 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 		g.Go(func() error { return m.compareBatches(gctx, t, act, lim, empty, batches) })
 	}
 	if act != nil {
-		defer func() { t.res.Concurrency.Final, t.res.Concurrency.Peak = lim.current() }()
+		defer func() { t.res.Concurrency.Final, t.res.Concurrency.Peak = lim.Current() }()
 	}
 	if err := g.Wait(); err != nil {
 		return t.res, err
@@ -466,7 +467,7 @@ func (m *Migrator) readSource(ctx context.Context, t *tally, seen *idSet, batche
 // compareBatches reads the destination records of each batch, compares, and
 // (when applying) acts on every difference: writes run concurrently, as many
 // in flight as the limiter allows.
-func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), lim *limiter, destEmpty bool, batches <-chan []*workset.Workset) error {
+func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), lim *adaptive.Limiter, destEmpty bool, batches <-chan []*workset.Workset) error {
 	for batch := range batches {
 		var dsts map[string]*workset.Workset
 		if !destEmpty {
@@ -496,7 +497,7 @@ func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(contex
 				}
 				continue
 			}
-			if err := lim.acquire(ctx); err != nil {
+			if err := lim.Acquire(ctx); err != nil {
 				wg.Wait()
 				return err
 			}
@@ -505,7 +506,7 @@ func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(contex
 				defer wg.Done()
 				start := time.Now()
 				d.outcome, d.err = act(ctx, d)
-				lim.release(time.Since(start), d.err)
+				lim.Release(time.Since(start), d.err)
 				if err := t.record(d); err != nil {
 					errMu.Lock()
 					firstErr = cmp.Or(firstErr, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/daylily-informatics/worksetstate/internal/adaptive"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
@@ -45,8 +46,8 @@ const (
 	maxExamples     = 3
 )
 
-// Survey lists every key under root once (ceil(objects / 1000) List calls, no
-// body read) and counts what its folders hold.
+// Survey lists the folders under root once, as a pass does (no body read; see
+// the package doc for what that costs) and counts what its folders hold.
 func Survey(ctx context.Context, b Bucket, root string) (*Layout, error) {
 	return survey(ctx, b, root, nil)
 }
@@ -92,38 +93,30 @@ func survey(ctx context.Context, b Bucket, root string, own *Naming) (*Layout, e
 		}
 		l.example(kind, cur)
 	}
-	in := ListInput{Prefix: root}
-	for {
-		out, err := b.List(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range out.Objects {
-			rest, under := strings.CutPrefix(o.Key, root)
-			id, name, ok := strings.Cut(rest, "/")
-			if !under || !ok || id == "" {
-				continue
-			}
-			if !started || id != cur {
-				done()
-				cur, f, started = id, folder{}, true
-			}
-			if _, ok := guide.stateOf(name); ok {
-				f.guide = true
-			}
-			if _, ok := daylily.stateOf(name); ok {
-				f.daylily = true
-			}
-			if own != nil {
-				if _, ok := own.stateOf(name); ok {
-					f.own = true
+	wk := &walker{b: b, root: root, lim: adaptive.New(32, false), batch: 100}
+	err := wk.walk(ctx, "", func(folders []folderListing) error {
+		for _, fl := range folders {
+			done()
+			cur, f, started = fl.id, folder{}, true
+			for _, o := range fl.objects {
+				name := strings.TrimPrefix(o.Key, root+fl.id+"/")
+				if _, ok := guide.stateOf(name); ok {
+					f.guide = true
+				}
+				if _, ok := daylily.stateOf(name); ok {
+					f.daylily = true
+				}
+				if own != nil {
+					if _, ok := own.stateOf(name); ok {
+						f.own = true
+					}
 				}
 			}
 		}
-		if out.NextContinuationToken == "" {
-			break
-		}
-		in.ContinuationToken = out.NextContinuationToken
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	done()
 	return l, nil

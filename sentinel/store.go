@@ -66,9 +66,19 @@
 //	                    +1 Delete of a spent fence object after a release
 //	RenewLease          1 Get, 1 Replace
 //	ReleaseLease        1 Get, 1 Create (the fence object), 1 Delete
-//	List / Scan         ceil(objects under Root / 1000) List calls for a whole
-//	                    pass, +1 Get per lock object of 80 bytes or more (every
-//	                    body this SDK writes is; legacy lock files rarely are)
+//	List / Scan         for N worksets with F keys each (data files included):
+//	                    shallow folders (F <= 31, the guide's layout): one
+//	                    prefix-wide listing, ceil(N*F / 1000) List calls in a
+//	                    row; deep folders (daylily's FASTQ files): its first
+//	                    page, then ceil(N / 1000) delimiter listings of the
+//	                    folders and one delimiter listing a folder (its direct
+//	                    objects only, never its subfolders'), up to
+//	                    ReadConcurrency in flight, adapting; either way +1 Get
+//	                    per lock object of 80 bytes or more (every body this
+//	                    SDK writes is; legacy lock files rarely are) and, for a
+//	                    pass that is not by state, +1 Get per retry record
+//	                    this SDK wrote. The pass picks the shape from its first
+//	                    page; memory is bounded by a batch of 100 folders.
 package sentinel
 
 import (
@@ -87,6 +97,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/daylily-informatics/worksetstate/internal/adaptive"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
@@ -130,8 +141,9 @@ type Options struct {
 	// that dies between its claim and its last write blocks unforced
 	// transitions of that workset for this long; after it, a retry completes.
 	ClaimTimeout time.Duration
-	// ReadConcurrency bounds the parallel reads of lock objects while listing
-	// (default 16).
+	// ReadConcurrency bounds the parallel reads of a pass: lock objects and
+	// retry records, and on a deep layout the folder listings, whose number
+	// in flight adapts below it as the Migrator's writes do (default 32).
 	ReadConcurrency int
 	// Logger receives debug logs (default: discarded).
 	Logger *slog.Logger
@@ -146,6 +158,8 @@ type Store struct {
 	probe   *ProbeResult
 	// atomic is Capabilities().Guarantees.AtomicLeases, fixed at construction.
 	atomic bool
+	// walker runs the passes (List, Scan).
+	walker *walker
 }
 
 var (
@@ -161,7 +175,7 @@ var (
 // writes are atomic or not made at all. Open probes at once instead.
 func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
-		LegacyLockTTL: time.Hour, ReadConcurrency: 16, ClaimTimeout: 30 * time.Second}
+		LegacyLockTTL: time.Hour, ReadConcurrency: 32, ClaimTimeout: 30 * time.Second}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -195,7 +209,8 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{bucket: bucket, opts: o, atomic: !o.AllowRacyWrites}, nil
+	return &Store{bucket: bucket, opts: o, atomic: !o.AllowRacyWrites,
+		walker: &walker{b: bucket, root: o.Root, lim: adaptive.New(o.ReadConcurrency, false), batch: 100}}, nil
 }
 
 // Open is New followed by Probe, so that an endpoint's lack of conditional
@@ -656,19 +671,27 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 	}
 }
 
-// pass lists every key under Root after the folder of workset `after`,
-// grouping keys by workset, reading lock bodies in parallel batches, and
-// yields the worksets matching q in the key order of their folders.
+// pass visits every folder under Root after the folder of workset `after`
+// (see walk: prefix-wide on a shallow layout, folder by folder on a deep
+// one), reads lock bodies and retry records in parallel batches, and yields
+// the worksets matching q in the key order of their folders.
 func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) iter.Seq2[*workset.Workset, error] {
 	return func(yield func(*workset.Workset, error) bool) {
-		const batch = 100
-		var pending []*snapshot
-		flush := func() bool {
-			if err := s.readLocks(ctx, pending, q.State); err != nil {
-				yield(nil, err)
-				return false
+		stopped := errors.New("stopped")
+		err := s.walker.walk(ctx, after, func(folders []folderListing) error {
+			snaps := make([]*snapshot, len(folders))
+			prefix := s.opts.Root
+			for i, f := range folders {
+				snap := &snapshot{id: f.id, invalid: workset.ValidateID(f.id), other: f.sub}
+				for _, o := range f.objects {
+					s.classify(snap, strings.TrimPrefix(o.Key, prefix+f.id+"/"), o)
+				}
+				snaps[i] = snap
 			}
-			for _, snap := range pending {
+			if err := s.readLocks(ctx, snaps, q.State); err != nil {
+				return err
+			}
+			for _, snap := range snaps {
 				v := s.derive(snap)
 				if !v.exists || (q.State != "" && v.w.State != q.State) || (q.Priority != "" && v.w.Priority != q.Priority) {
 					continue
@@ -676,49 +699,19 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) ite
 				if snap.invalid != nil {
 					if !yield(nil, &workset.MalformedError{ID: strconv.Quote(snap.id), Attribute: "folder name",
 						Detail: fmt.Sprintf("%v; the folder %q reads as %s but no workset can have this ID: rename it", snap.invalid, s.opts.Root+snap.id+"/", v.w.State)}) {
-						return false
+						return stopped
 					}
 					continue
 				}
 				if !yield(v.w, nil) {
-					return false
+					return stopped
 				}
 			}
-			pending = pending[:0]
-			return true
+			return nil
+		})
+		if err != nil && err != stopped {
+			yield(nil, err)
 		}
-		in := ListInput{Prefix: s.opts.Root}
-		if after != "" {
-			in.StartAfter = s.opts.Root + after + "0" // '0' sorts right after '/': skips after's folder
-		}
-		var cur *snapshot
-		for {
-			out, err := s.bucket.List(ctx, in)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, o := range out.Objects {
-				rest, under := strings.CutPrefix(o.Key, s.opts.Root)
-				id, name, ok := strings.Cut(rest, "/")
-				if !under || !ok || id == "" || name == "" {
-					continue // outside Root (a Bucket listing too much), at the root level, or a folder marker
-				}
-				if cur == nil || cur.id != id {
-					if len(pending) >= batch && !flush() {
-						return
-					}
-					cur = &snapshot{id: id, invalid: workset.ValidateID(id)}
-					pending = append(pending, cur)
-				}
-				s.classify(cur, name, o)
-			}
-			if out.NextContinuationToken == "" {
-				break
-			}
-			in.ContinuationToken = out.NextContinuationToken
-		}
-		flush()
 	}
 }
 

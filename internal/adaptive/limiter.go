@@ -1,4 +1,6 @@
-package migrate
+// Package adaptive bounds requests in flight and finds the bound itself: the
+// Migrator's writes and the sentinel store's folder listings share it.
+package adaptive
 
 import (
 	"cmp"
@@ -13,7 +15,8 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// limiter bounds the Migrator's writes in flight and finds the bound itself,
+// Limiter bounds requests in flight (the Migrator's writes, the sentinel
+// store's folder listings) and finds the bound itself,
 // between 1 and max. It watches each window of completed writes: while the
 // latency stays near the best seen it grows the bound (by its square root a
 // window, so quickly from a small start), as the median latency rises past 2×
@@ -23,7 +26,7 @@ import (
 // with default options reaches what the table allows from a laptop at 25 ms
 // as well as beside the table at 1 ms, without a storm of throttling errors
 // (an on-demand table throttles a jump above twice its previous peak).
-type limiter struct {
+type Limiter struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	fixed    bool
@@ -45,8 +48,8 @@ type limiter struct {
 	lastStart time.Time
 }
 
-func newLimiter(max int, fixed bool) *limiter {
-	l := &limiter{fixed: fixed, max: float64(max), limit: math.Min(8, float64(max)), winStart: time.Now()}
+func New(max int, fixed bool) *Limiter {
+	l := &Limiter{fixed: fixed, max: float64(max), limit: math.Min(8, float64(max)), winStart: time.Now()}
 	if fixed {
 		l.limit = float64(max)
 	}
@@ -55,9 +58,9 @@ func newLimiter(max int, fixed bool) *limiter {
 	return l
 }
 
-// acquire waits for a slot (and, while the bound spaces writes, for the
+// Acquire waits for a slot (and, while the bound spaces writes, for the
 // write's turn); it returns early with the context's error.
-func (l *limiter) acquire(ctx context.Context) error {
+func (l *Limiter) Acquire(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		l.mu.Lock()
 		l.cond.Broadcast()
@@ -99,9 +102,9 @@ func (l *limiter) acquire(ctx context.Context) error {
 	return nil
 }
 
-// release ends a write that took lat and failed with err (nil on success), and
+// Release ends a write that took lat and failed with err (nil on success), and
 // adapts the bound at the end of a window.
-func (l *limiter) release(lat time.Duration, err error) {
+func (l *Limiter) Release(lat time.Duration, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
@@ -157,8 +160,8 @@ func (l *limiter) release(lat time.Duration, err error) {
 	l.winStart, l.winLat, l.throttled = time.Now(), l.winLat[:0], 0
 }
 
-// current is the bound now and the highest it reached.
-func (l *limiter) current() (now, peak int) {
+// Current is the bound now and the highest it reached.
+func (l *Limiter) Current() (now, peak int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int(l.limit), int(l.peak)

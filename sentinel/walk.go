@@ -1,0 +1,198 @@
+package sentinel
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/daylily-informatics/worksetstate/internal/adaptive"
+)
+
+// folderListing is one workset folder as a pass sees it: the objects
+// directly under it, and whether it has subfolders (data).
+type folderListing struct {
+	id      string
+	objects []Object
+	sub     bool
+}
+
+// Pass shapes. A prefix-wide listing reads every key under the root, data
+// files included, 1000 a request, one request after another; a per-folder
+// listing reads the root's folders with a delimiter (1000 a request) and then
+// each folder's direct objects with a delimiter (one request a folder, many in
+// flight). With F keys a folder and P listings in flight, the first costs
+// about F/1000 round trips a folder and the second 1/P: walk starts
+// prefix-wide and switches after its first page when that page shows folders
+// of more than deepKeys keys (1000/32), so a shallow layout (the guide's three
+// objects a folder) keeps the one cheap listing and a deep one (daylily's
+// FASTQ files) pays for its worksets, not its data.
+const deepKeys = 1000 / 32
+
+// walker runs the passes of one bucket and root.
+type walker struct {
+	b    Bucket
+	root string
+	// lim bounds the per-folder listings in flight, adapting as the
+	// Migrator's writes do (internal/adaptive); shared by a store's passes.
+	lim *adaptive.Limiter
+	// batch is the most folders handed to visit at once (memory stays
+	// bounded by it, not by the bucket).
+	batch int
+}
+
+// walk visits, in key order, every folder under root after the folder of
+// `after` (all of them when empty), batch by batch.
+func (wk *walker) walk(ctx context.Context, after string, visit func([]folderListing) error) error {
+	start := ""
+	if after != "" {
+		start = wk.root + after + "0" // '0' sorts right after '/': skips after's folder
+	}
+	in := ListInput{Prefix: wk.root, StartAfter: start}
+	var pending []folderListing
+	var cur *folderListing
+	emit := func(final bool) error {
+		if len(pending) == 0 || (!final && len(pending) < wk.batch) {
+			return nil
+		}
+		err := visit(pending)
+		pending = pending[:0]
+		return err
+	}
+	for page := 0; ; page++ {
+		out, err := wk.b.List(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, o := range out.Objects {
+			rest, under := strings.CutPrefix(o.Key, wk.root)
+			id, name, ok := strings.Cut(rest, "/")
+			if !under || !ok || id == "" {
+				continue // outside root (a Bucket listing too much), or at the root level
+			}
+			if cur == nil || cur.id != id {
+				if err := emit(false); err != nil {
+					return err
+				}
+				pending = append(pending, folderListing{id: id})
+				cur = &pending[len(pending)-1]
+			}
+			switch {
+			case name == "":
+			case strings.Contains(name, "/"):
+				cur.sub = true
+			default:
+				cur.objects = append(cur.objects, o)
+			}
+		}
+		if out.NextContinuationToken == "" {
+			return emit(true)
+		}
+		if page == 0 && len(pending) > 0 && len(out.Objects)/len(pending) > deepKeys {
+			// Deep folders: the last one may be cut by the page; the others
+			// are whole. Go on folder by folder from it.
+			last := pending[len(pending)-1].id
+			pending = pending[:len(pending)-1]
+			if err := emit(true); err != nil {
+				return err
+			}
+			return wk.folders(ctx, last, visit)
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// folders lists the folders from the folder named from on (every folder
+// whose prefix sorts before from's was visited already), with a delimiter,
+// then each folder's direct objects in parallel, and visits them in key
+// order, batch by batch.
+func (wk *walker) folders(ctx context.Context, from string, visit func([]folderListing) error) error {
+	first := wk.root + from + "/"
+	// StartAfter is a key: from's own prefix sorts after it. The few folders
+	// between (from-x/ sorts before from/) were visited: skipped below.
+	in := ListInput{Prefix: wk.root, Delimiter: "/", StartAfter: wk.root + from}
+	for {
+		out, err := wk.b.List(ctx, in)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(out.CommonPrefixes))
+		for _, p := range out.CommonPrefixes {
+			rest, under := strings.CutPrefix(p, wk.root)
+			if id := strings.TrimSuffix(rest, "/"); under && id != "" && !strings.Contains(id, "/") && p >= first {
+				ids = append(ids, id)
+			}
+		}
+		for len(ids) > 0 {
+			n := min(len(ids), wk.batch)
+			got, err := wk.listFolders(ctx, ids[:n])
+			if err != nil {
+				return err
+			}
+			if err := visit(got); err != nil {
+				return err
+			}
+			ids = ids[n:]
+		}
+		if out.NextContinuationToken == "" {
+			return nil
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// listFolders lists each folder's direct objects (with a delimiter: never
+// its subfolders' contents), as many at once as the limiter allows.
+func (wk *walker) listFolders(ctx context.Context, ids []string) ([]folderListing, error) {
+	out := make([]folderListing, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	for i, id := range ids {
+		if err := wk.lim.Acquire(gctx); err != nil {
+			break // the group's error, or the caller's context, is reported below
+		}
+		g.Go(func() error {
+			start := time.Now()
+			f, err := listFolder(gctx, wk.b, wk.root, id)
+			wk.lim.Release(time.Since(start), err)
+			mu.Lock()
+			out[i] = f
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// listFolder lists one folder's direct objects, paginated.
+func listFolder(ctx context.Context, b Bucket, root, id string) (folderListing, error) {
+	f := folderListing{id: id}
+	prefix := root + id + "/"
+	in := ListInput{Prefix: prefix, Delimiter: "/"}
+	for {
+		out, err := b.List(ctx, in)
+		if err != nil {
+			return f, err
+		}
+		for _, o := range out.Objects {
+			if o.Key != prefix {
+				f.objects = append(f.objects, o)
+			}
+		}
+		if len(out.CommonPrefixes) > 0 {
+			f.sub = true
+		}
+		if out.NextContinuationToken == "" {
+			return f, nil
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
