@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/observe"
@@ -65,7 +66,9 @@ type Handler struct {
 func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
 	o := Options{LeaseTTL: DefaultLeaseTTL, Clock: workset.SystemClock}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	if store == nil || o.Clock == nil || o.LeaseTTL <= 0 {
 		return nil, fmt.Errorf("%w: api: a store, a clock and a positive LeaseTTL are required", workset.ErrInvalidInput)
@@ -74,16 +77,48 @@ func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{store: store, opts: o, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /{$}", h.health)
-	h.mux.HandleFunc("POST /worksets", h.register)
-	h.mux.HandleFunc("GET /worksets", h.list)
-	h.mux.HandleFunc("GET /worksets/next", h.next)
-	h.mux.HandleFunc("GET /worksets/{id}", h.get)
-	h.mux.HandleFunc("PUT /worksets/{id}/state", h.transition)
-	h.mux.HandleFunc("POST /worksets/{id}/lock", h.lock)
-	h.mux.HandleFunc("DELETE /worksets/{id}/lock", h.unlock)
-	h.mux.HandleFunc("GET /queue/stats", h.stats)
+	// Each route names the query parameters it reads; any other is refused
+	// (400, naming it), so a script's typo (?status=ready) never acts on all.
+	for _, rt := range []struct {
+		pattern string
+		fn      http.HandlerFunc
+		params  []string
+	}{
+		{"GET /{$}", h.health, nil},
+		{"POST /worksets", h.register, nil},
+		{"GET /worksets", h.list, []string{"state", "priority", "limit", "cursor"}},
+		{"GET /worksets/next", h.next, nil},
+		{"GET /worksets/{id}", h.get, nil},
+		{"PUT /worksets/{id}/state", h.transition, nil},
+		{"POST /worksets/{id}/lock", h.lock, []string{"owner_id"}},
+		{"DELETE /worksets/{id}/lock", h.unlock, []string{"owner_id"}},
+		{"GET /queue/stats", h.stats, nil},
+	} {
+		h.mux.HandleFunc(rt.pattern, h.onlyParams(rt.fn, rt.params...))
+	}
 	return h, nil
+}
+
+// onlyParams refuses a request with a query parameter the route does not
+// read, or one given twice.
+func (h *Handler) onlyParams(fn http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for k, vs := range r.URL.Query() {
+			switch {
+			case !slices.Contains(allowed, k):
+				known := "none"
+				if len(allowed) > 0 {
+					known = strings.Join(allowed, ", ")
+				}
+				h.fail(w, r, fmt.Errorf("%w: unknown query parameter %q (this route takes: %s)", workset.ErrInvalidInput, k, known))
+				return
+			case len(vs) > 1:
+				h.fail(w, r, fmt.Errorf("%w: query parameter %q given %d times", workset.ErrInvalidInput, k, len(vs)))
+				return
+			}
+		}
+		fn(w, r)
+	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -261,8 +296,27 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// health answers whether the store answers (one list of at most one ready
+// workset, bounded to 5s), so a load balancer can act on it: 200 healthy, or
+// 503 unhealthy with the kind of the failure (never its internals: those go
+// to the log).
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "service": ServiceName, "timestamp": storekit.FormatTime(h.opts.Clock.Now())})
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	body := map[string]string{"status": "healthy", "service": ServiceName, "timestamp": storekit.FormatTime(h.opts.Clock.Now())}
+	if _, err := h.store.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 1}); err != nil && !errors.Is(err, workset.ErrUnsupported) {
+		h.opts.Logger.ErrorContext(r.Context(), "api: health check: the store does not answer", "err", err)
+		body["status"], body["store"] = "unhealthy", "the store does not answer"
+		switch {
+		case errors.Is(err, workset.ErrMisconfigured):
+			body["store"] = "the store is misconfigured (see the server's log)"
+		case errors.Is(err, workset.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+			body["store"] = "the store is unavailable"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 type registerBody struct {

@@ -460,3 +460,37 @@ func TestLockHolderMovesItsWorkset(t *testing.T) {
 	want(t, "PUT", srv.URL+"/worksets/ws-1/state", fmt.Sprintf(`{"state":"ready","owner_id":"op-1","fencing_token":%d}`, lock.FencingToken+1), http.StatusForbidden)
 	want(t, "PUT", srv.URL+"/worksets/ws-1/state", `{"state":"ready","fencing_token":3}`, http.StatusBadRequest)
 }
+
+// Unknown query parameters are refused naming them, not ignored (issue 26,
+// API 2), and health reflects whether the store answers (API 4).
+func TestUnknownParametersAndHealth(t *testing.T) {
+	t.Parallel()
+	s := mem(t)
+	srv := newServer(t, s)
+	want(t, "POST", srv.URL+"/worksets", `{"workset_id":"ws-1","bucket":"b","prefix":"worksets/ws-1/"}`, http.StatusCreated)
+	if body := want(t, "GET", srv.URL+"/worksets?status=ready", "", http.StatusBadRequest); !strings.Contains(body, `unknown query parameter \"status\"`) {
+		t.Errorf("?status=ready: %s", body)
+	}
+	want(t, "GET", srv.URL+"/worksets?state=ready&state=error", "", http.StatusBadRequest)
+	want(t, "POST", srv.URL+"/worksets/ws-1/lock?owner_id=op-1&force=true", "", http.StatusBadRequest)
+	want(t, "GET", srv.URL+"/worksets?state=ready", "", http.StatusOK)
+	if body := want(t, "GET", srv.URL+"/", "", http.StatusOK); !strings.Contains(body, `"healthy"`) {
+		t.Errorf("health of a working store: %s", body)
+	}
+
+	mem2, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := newServer(t, listFails{StateStore: mem2})
+	if body := want(t, "GET", broken.URL+"/", "", http.StatusServiceUnavailable); !strings.Contains(body, "misconfigured") || strings.Contains(body, "secret") {
+		t.Errorf("health of a misconfigured store: %s", body)
+	}
+}
+
+// listFails is a store whose table is missing.
+type listFails struct{ workset.StateStore }
+
+func (listFails) List(context.Context, workset.ListQuery) (*workset.Page, error) {
+	return nil, &workset.Error{Kind: workset.ErrMisconfigured, Detail: "table missing at https://secret/"}
+}

@@ -169,7 +169,9 @@ type leasePair [2]*workset.Lease // [legacy, new]
 func New(legacy, next workset.StateStore, optFns ...func(*Options)) (*Writer, error) {
 	o := Options{Phase: LegacyPrimary, Clock: workset.SystemClock}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	switch {
 	case legacy == nil || next == nil:

@@ -205,7 +205,9 @@ func New(source, destination workset.StateStore, optFns ...func(*Options)) (*Mig
 	o := Options{Concurrency: DefaultConcurrency, BatchSize: 100, MaxRetries: 5, RetryBase: 50 * time.Millisecond,
 		Reason: DefaultReason, ProgressEvery: time.Second, Marker: map[string]any{"migrated_from_s3": true}, Clock: workset.SystemClock}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	switch {
 	case source == nil || destination == nil:

@@ -230,7 +230,9 @@ type localRetry struct {
 func New(store workset.StateStore, handler Handler, optFns ...func(*Options)) (*Monitor, error) {
 	var o Options
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	// A zero value, set or left, is the default.
 	if o.Owner == "" {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/daylily-informatics/worksetstate/workset"
 )
 
 // DirBucket is a Bucket over a local directory: keys are slash-separated paths
@@ -33,6 +35,9 @@ var _ Bucket = (*DirBucket)(nil)
 
 // NewDirBucket returns a Bucket over dir, creating it if needed.
 func NewDirBucket(dir string) (*DirBucket, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: sentinel: NewDirBucket needs a directory (an empty name would root the store in the working directory)", workset.ErrInvalidInput)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ var _ Bucket = (*S3Bucket)(nil)
 // NewS3Bucket returns a Bucket over the named S3 bucket.
 func NewS3Bucket(client S3Client, bucket string) (*S3Bucket, error) {
 	if client == nil || bucket == "" {
-		return nil, fmt.Errorf("sentinel: NewS3Bucket needs a client and a bucket name")
+		return nil, fmt.Errorf("%w: sentinel: NewS3Bucket needs a client and a bucket name", workset.ErrInvalidInput)
 	}
 	return &S3Bucket{client: client, bucket: bucket}, nil
 }

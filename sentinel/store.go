@@ -177,7 +177,9 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
 		LegacyLockTTL: time.Hour, ReadConcurrency: 32, ClaimTimeout: 30 * time.Second}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	switch {
 	case bucket == nil:

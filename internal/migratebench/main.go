@@ -46,6 +46,7 @@ type config struct {
 	only           string
 	sweepN         int
 	sweepGuideN    int
+	deepN          int
 }
 
 // wants reports whether part runs (-only lists the parts; empty runs all).
@@ -70,9 +71,10 @@ func main() {
 	flag.StringVar(&c.scale, "scale", "100000,1000000", "synthetic sizes for the memory scale check (empty to skip)")
 	flag.IntVar(&c.contention, "contention", 1000, "ready worksets for the 16-monitor contention run (0 to skip)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the Migrator's apply to this file")
-	flag.StringVar(&c.only, "only", "", "run only these parts, comma-separated: migration, leases, contention, idle, sweep, scale (default: all)")
+	flag.StringVar(&c.only, "only", "", "run only these parts, comma-separated: migration, leases, contention, idle, sweep, deep, scale (default: all)")
 	flag.IntVar(&c.sweepN, "sweep-n", 10000, "worksets for the Migrator and the floor in the round-trip sweep (0 to skip)")
 	flag.IntVar(&c.sweepGuideN, "sweep-guide-n", 300, "worksets for the guide's script in the round-trip sweep")
+	flag.IntVar(&c.deepN, "deep-n", 200, "worksets for the deep-folder passes (3, 50 and 500 objects a folder; 0 to skip)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "migratebench:", err)
@@ -199,6 +201,11 @@ func run(ctx context.Context, c config) error {
 	}
 	if c.sweepN > 0 && c.wants("sweep") {
 		if err := sweep(ctx, srv, c.sweepN, c.sweepGuideN); err != nil {
+			return err
+		}
+	}
+	if c.deepN > 0 && c.wants("deep") {
+		if err := deep(ctx, srv, c.deepN, []int{3, 50, 500}, []time.Duration{0, 10 * time.Millisecond}); err != nil {
 			return err
 		}
 	}

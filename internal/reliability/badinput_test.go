@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/migrate"
+	"github.com/daylily-informatics/worksetstate/monitor"
 	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
@@ -205,3 +207,30 @@ func TestConstructorsRefuseBadOptions(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 var avOpts = cmp.Exporter(func(reflect.Type) bool { return true })
+
+// Constructors never panic on a nil option and refuse empty names (issue 26,
+// errors): a nil option is no option; an empty directory would have rooted a
+// store in the working directory.
+func TestConstructorsTakeNilOptionsAndRefuseEmptyNames(t *testing.T) {
+	t.Parallel()
+	if _, err := memstore.New(nil); err != nil {
+		t.Errorf("memstore.New(nil): %v", err)
+	}
+	if _, err := sentinel.NewDirBucket(""); !errors.Is(err, workset.ErrInvalidInput) {
+		t.Errorf("NewDirBucket(\"\"): %v, want ErrInvalidInput", err)
+	}
+	if _, err := sentinel.NewS3Bucket(nil, "b"); !errors.Is(err, workset.ErrInvalidInput) {
+		t.Errorf("NewS3Bucket(nil): %v, want ErrInvalidInput", err)
+	}
+	b, err := sentinel.NewDirBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sentinel.New(b, nil); err != nil {
+		t.Errorf("sentinel.New(b, nil): %v", err)
+	}
+	s, _ := memstore.New()
+	if _, err := monitor.New(s, func(context.Context, *workset.Workset) error { return nil }, nil); err != nil {
+		t.Errorf("monitor.New(..., nil): %v", err)
+	}
+}

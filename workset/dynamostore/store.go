@@ -147,7 +147,9 @@ var (
 func New(client Client, table string, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Clock: workset.SystemClock, SkewMargin: time.Second, HistoryLimit: 100, ConsistentReads: true, MaxPinnedRetries: 5}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	switch {
 	case client == nil:

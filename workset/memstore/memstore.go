@@ -58,7 +58,9 @@ var (
 func New(optFns ...func(*Options)) (*Store, error) {
 	o := Options{Clock: workset.SystemClock}
 	for _, fn := range optFns {
-		fn(&o)
+		if fn != nil { // a nil option is no option
+			fn(&o)
+		}
 	}
 	if o.Clock == nil {
 		return nil, fmt.Errorf("%w: memstore: nil Clock", workset.ErrInvalidInput)
