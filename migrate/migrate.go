@@ -348,6 +348,9 @@ type tally struct {
 }
 
 func (m *Migrator) newTally(apply bool, emit func(Difference) error) *tally {
+	if emit == nil {
+		emit = func(Difference) error { return nil }
+	}
 	now := time.Now()
 	return &tally{opts: &m.opts, apply: apply, emit: emit, start: now, lastRep: now,
 		res: &Result{Kinds: map[Kind]int64{}, Outcomes: map[Outcome]int64{}}}

@@ -390,3 +390,23 @@ func TestCleanupDeletesConcurrently(t *testing.T) {
 		t.Errorf("cleanup: %+v with at most %d deletes in flight; want 60 deleted, several at once", res.Outcomes, slow.peak.Load())
 	}
 }
+
+// Plan, Apply, Verify and Cleanup take a nil emit (Plan with one panicked).
+func TestNilEmit(t *testing.T) {
+	t.Parallel()
+	src, dst := mem(t), mem(t)
+	seed(t, src, 3, func(int) workset.State { return workset.StateReady })
+	m, err := migrate.New(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.Plan(t.Context(), nil); err != nil || res.Seen != 3 {
+		t.Fatalf("Plan(nil) = %+v, %v", res, err)
+	}
+	if _, err := m.Apply(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Cleanup(t.Context(), true, nil); err != nil {
+		t.Fatal(err)
+	}
+}
