@@ -44,7 +44,7 @@ type Harness struct {
 var Start = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	s     workset.StateStore
 	clock *Clock
@@ -70,6 +70,8 @@ var suite = []struct {
 		{"RefuseBadRequestsWritingNothing", testTransitionInvalidInput},
 		{"KeepLifecycleBookkeeping", testLifecycle},
 		{"ConcurrentMovesFromOneStateApplyOnce", testRaceTransition},
+		{"IdempotencyKeysApplyOnce", testIdempotencyKeys},
+		{"ExpectationsHoldUnderRaces", testExpectationsUnderRaces},
 	}},
 	{"Records", []behaviour{
 		{"MetadataRoundTrips", testMetadata},
@@ -84,6 +86,7 @@ var suite = []struct {
 		{"ListByCustomerSelectsByAttribute", testListByCustomer},
 		{"ScanVisitsEveryMatchOnce", testScan},
 		{"GetManyReturnsThePresentOnes", testGetMany},
+		{"CursorsHoldWhileWorksetsAreClaimed", testCursorsWhileClaiming},
 	}},
 	{"Leases", []behaviour{
 		{"AcquireRenewReleaseWithGrowingTokens", testLeases},
@@ -92,6 +95,7 @@ var suite = []struct {
 		{"ConcurrentAcquisitionsHaveOneWinner", testRaceLease},
 		{"ClaimLeasesAndStartsTogether", testClaim},
 		{"ForeignWorkIsNeverTakenOver", testForeignWork},
+		{"LeaseWritesBumpVersionAndUpdatedAt", testLeaseWritesBumpVersion},
 	}},
 	{"Retries", []behaviour{
 		{"RecordFailureRetriesThenFails", testRecordFailure},
@@ -166,7 +170,7 @@ func (e *env) transition(req workset.TransitionRequest) *workset.Workset {
 	return w
 }
 
-func wantErr(t *testing.T, err, target error, what string) {
+func wantErr(t testing.TB, err, target error, what string) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("%s: got error %v, want %v", what, err, target)
