@@ -212,7 +212,7 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{bucket: bucket, opts: o, atomic: !o.AllowRacyWrites,
-		walker: &walker{b: bucket, root: o.Root, lim: adaptive.New(o.ReadConcurrency, false), batch: 100}}, nil
+		walker: &walker{b: bucket, root: o.Root, lim: adaptive.NewFrom(o.ReadConcurrency, o.ReadConcurrency, false), batch: 100}}, nil
 }
 
 // Open is New followed by Probe, so that an endpoint's lack of conditional
@@ -633,7 +633,7 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 	// Unreadable folders go on the page of the workset that follows them, so
 	// that each is reported once however the pages fall.
 	var malformed []*workset.MalformedError
-	for w, err := range s.pass(ctx, q, after) {
+	for w, err := range s.pass(ctx, q, after, q.Limit+1) {
 		var mal *workset.MalformedError
 		if errors.As(err, &mal) {
 			malformed = append(malformed, mal)
@@ -664,7 +664,7 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 		return func(yield func(*workset.Workset, error) bool) { yield(nil, errNoCustomers) }
 	}
 	return func(yield func(*workset.Workset, error) bool) {
-		for w, err := range s.pass(ctx, q, "") {
+		for w, err := range s.pass(ctx, q, "", 0) {
 			storekit.WrapContextError(&err, "")
 			if !yield(w, err) {
 				return
@@ -677,10 +677,17 @@ func (s *Store) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workse
 // (see walk: prefix-wide on a shallow layout, folder by folder on a deep
 // one), reads lock bodies and retry records in parallel batches, and yields
 // the worksets matching q in the key order of their folders.
-func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string) iter.Seq2[*workset.Workset, error] {
+//
+// want is how many worksets the caller will take at most (0: all): a page of
+// a List lists about that many folders at a time, not a whole batch.
+func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string, want int) iter.Seq2[*workset.Workset, error] {
 	return func(yield func(*workset.Workset, error) bool) {
 		stopped := errors.New("stopped")
-		err := s.walker.walk(ctx, after, func(folders []folderListing) error {
+		wk := *s.walker
+		if want > 0 && want < wk.batch {
+			wk.batch = want
+		}
+		err := wk.walk(ctx, after, func(folders []folderListing) error {
 			snaps := make([]*snapshot, len(folders))
 			prefix := s.opts.Root
 			for i, f := range folders {

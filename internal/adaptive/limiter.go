@@ -48,8 +48,16 @@ type Limiter struct {
 	lastStart time.Time
 }
 
+// New returns a Limiter with a bound between 1 and max: fixed at max, or
+// adapting from a slow start at 8.
 func New(max int, fixed bool) *Limiter {
-	l := &Limiter{fixed: fixed, max: float64(max), limit: math.Min(8, float64(max)), winStart: time.Now()}
+	return NewFrom(max, min(8, max), fixed)
+}
+
+// NewFrom is New starting at start (for requests cheap enough to begin at
+// full width and back off, such as listings).
+func NewFrom(max, start int, fixed bool) *Limiter {
+	l := &Limiter{fixed: fixed, max: float64(max), limit: math.Min(math.Max(float64(start), 1), float64(max)), winStart: time.Now()}
 	if fixed {
 		l.limit = float64(max)
 	}
