@@ -146,8 +146,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.noRoute(w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
+
+// noRoute answers an unknown route (404) or a wrong method (405, with Allow)
+// in the API's JSON, as every other error.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	probe := &statusWriter{header: http.Header{}}
+	h.mux.ServeHTTP(probe, r) // the mux's own answer says which
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"detail": fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+}
+
+// statusWriter keeps a handler's headers and status and drops its body.
+type statusWriter struct {
+	header http.Header
+	status int
+}
+
+func (s *statusWriter) Header() http.Header         { return s.header }
+func (s *statusWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusWriter) WriteHeader(code int)        { s.status = code }
 
 // visible reports whether the caller may see w (always, without Auth).
 func visible(r *http.Request, w *workset.Workset) bool {

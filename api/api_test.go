@@ -494,3 +494,18 @@ type listFails struct{ workset.StateStore }
 func (listFails) List(context.Context, workset.ListQuery) (*workset.Page, error) {
 	return nil, &workset.Error{Kind: workset.ErrMisconfigured, Detail: "table missing at https://secret/"}
 }
+
+// Unknown routes and wrong methods answer in the API's JSON, with Allow on
+// 405 (issue 26, API 3).
+func TestNoRouteAnswersJSON(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mem(t))
+	code, body, hdr := do(t, "GET", srv.URL+"/nowhere", "")
+	if code != http.StatusNotFound || !strings.Contains(body, `"detail"`) || hdr.Get("Content-Type") != "application/json" {
+		t.Errorf("unknown route: %d %s %v", code, body, hdr)
+	}
+	code, body, hdr = do(t, "DELETE", srv.URL+"/worksets", "")
+	if code != http.StatusMethodNotAllowed || !strings.Contains(hdr.Get("Allow"), "POST") || !strings.Contains(body, `"detail"`) {
+		t.Errorf("wrong method: %d %s Allow=%q", code, body, hdr.Get("Allow"))
+	}
+}

@@ -105,7 +105,8 @@ func NewOIDCAuthenticator(ctx context.Context, cfg OIDCConfig) (*OIDCAuthenticat
 // not-before, then audience (aud or client_id).
 func (a *OIDCAuthenticator) Authenticate(r *http.Request) (*Identity, error) {
 	h := r.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(h, "Bearer ")
+	scheme, raw, ok := strings.Cut(h, " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110, 11.1)
 	if !ok || strings.TrimSpace(raw) == "" {
 		if h == "" {
 			return nil, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)

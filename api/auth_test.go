@@ -273,13 +273,24 @@ func TestOIDCAuthentication(t *testing.T) {
 	if got := list(tokA, "/worksets"); fmt.Sprint(got) != "[a-1 a-2]" {
 		t.Errorf("A lists %v, want [a-1 a-2]", got)
 	}
+	// The scheme is case-insensitive (issue 26, API 8).
+	req, err := http.NewRequest("GET", srv.URL+"/worksets/a-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "bearer "+tokA)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a lowercase bearer scheme: %v %v", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
 	if got := list(tokOp, "/worksets"); len(got) != 4 {
 		t.Errorf("operator lists %v, want all 4", got)
 	}
 	var stats struct {
 		Total int64 `json:"total_worksets"`
 	}
-	req, err := http.NewRequest("GET", srv.URL+"/queue/stats", nil)
+	req, err = http.NewRequest("GET", srv.URL+"/queue/stats", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
