@@ -4,11 +4,28 @@
 // input, 404, 409, 403 not the owner, 413 too large), request bodies are
 // bounded, and lists are paginated (the next page's cursor is in the
 // X-Next-Cursor header, so the body stays the deployed JSON array).
+//
+// Routes (GET /openapi.json serves their OpenAPI 3 document):
+//
+//	GET    /                            health: 200, or 503 when the store does not answer
+//	POST   /worksets                    register {workset_id, bucket, prefix, priority, metadata}
+//	GET    /worksets?state=&priority=&limit=&cursor=
+//	GET    /worksets/next               the next ready workset in dispatch order
+//	GET    /worksets/{id}
+//	PUT    /worksets/{id}/state         {state, reason, error_details, cluster_name, metrics,
+//	                                     error_category, failed_step, owner_id, fencing_token}
+//	POST   /worksets/{id}/lock?owner_id=
+//	DELETE /worksets/{id}/lock?owner_id=
+//	GET    /queue/stats
+//
+// Unknown query parameters are refused (400), as are unknown body fields;
+// unknown routes answer 404 and wrong methods 405 (with Allow), in JSON.
 package api
 
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,14 +94,26 @@ func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{store: store, opts: o, mux: http.NewServeMux()}
-	// Each route names the query parameters it reads; any other is refused
-	// (400, naming it), so a script's typo (?status=ready) never acts on all.
-	for _, rt := range []struct {
-		pattern string
-		fn      http.HandlerFunc
-		params  []string
-	}{
+	for _, rt := range h.routes() {
+		h.mux.HandleFunc(rt.pattern, h.onlyParams(rt.fn, rt.params...))
+	}
+	return h, nil
+}
+
+// route is one route: its pattern, its handler and the query parameters it
+// reads; any other is refused (400, naming it), so a script's typo
+// (?status=ready) never acts on all. openapi.json documents the same table
+// (a test keeps them equal).
+type route struct {
+	pattern string
+	fn      http.HandlerFunc
+	params  []string
+}
+
+func (h *Handler) routes() []route {
+	return []route{
 		{"GET /{$}", h.health, nil},
+		{"GET /openapi.json", serveOpenAPI, nil},
 		{"POST /worksets", h.register, nil},
 		{"GET /worksets", h.list, []string{"state", "priority", "limit", "cursor"}},
 		{"GET /worksets/next", h.next, nil},
@@ -93,10 +122,16 @@ func New(store workset.StateStore, optFns ...func(*Options)) (*Handler, error) {
 		{"POST /worksets/{id}/lock", h.lock, []string{"owner_id"}},
 		{"DELETE /worksets/{id}/lock", h.unlock, []string{"owner_id"}},
 		{"GET /queue/stats", h.stats, nil},
-	} {
-		h.mux.HandleFunc(rt.pattern, h.onlyParams(rt.fn, rt.params...))
 	}
-	return h, nil
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// serveOpenAPI serves the OpenAPI 3 document of the routes.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPI)
 }
 
 // onlyParams refuses a request with a query parameter the route does not
