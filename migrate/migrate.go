@@ -295,13 +295,60 @@ func (m *Migrator) compare(src, dst *workset.Workset) Difference {
 // (act is nil for a dry run).
 func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference) (Outcome, error), emit func(Difference) error) (*Result, error) {
 	t := m.newTally(act != nil, emit)
+	if act != nil {
+		// A run that writes checks the layouts first: nothing is written to
+		// or from a layout a store would misread.
+		var err error
+		if t.res.SourceLayout, err = checkLayout(ctx, "source", m.src); err != nil {
+			return nil, err
+		}
+		if t.res.DestinationLayout, err = checkLayout(ctx, "destination", m.dst); err != nil {
+			return nil, err
+		}
+		return m.runChecked(ctx, t, act)
+	}
+	// A dry run writes nothing: it checks the layouts beside its own pass,
+	// whose differences are held back (the pipeline stalls, memory bounded by
+	// its batches) until the check passed, so a refusal is all it reports.
+	var lg errgroup.Group
+	var srcLayout, dstLayout *storekit.LayoutReport
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	checked := make(chan struct{})
+	lg.Go(func() (err error) {
+		if srcLayout, err = checkLayout(lctx, "source", m.src); err == nil {
+			dstLayout, err = checkLayout(lctx, "destination", m.dst)
+		}
+		if err != nil {
+			cancel()
+			return err
+		}
+		close(checked)
+		return nil
+	})
+	emitNow := t.emit
+	t.emit = func(d Difference) error {
+		select {
+		case <-checked:
+		case <-lctx.Done():
+			return lctx.Err()
+		}
+		return emitNow(d)
+	}
+	res, err := m.runChecked(lctx, t, nil)
+	if lerr := lg.Wait(); lerr != nil {
+		return nil, lerr
+	}
+	if res != nil {
+		res.SourceLayout, res.DestinationLayout = srcLayout, dstLayout
+	}
+	return res, err
+}
+
+// runChecked is the pipeline of run, once the layouts were checked (or are
+// checked beside it).
+func (m *Migrator) runChecked(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error)) (*Result, error) {
 	var err error
-	if t.res.SourceLayout, err = checkLayout(ctx, "source", m.src); err != nil {
-		return nil, err
-	}
-	if t.res.DestinationLayout, err = checkLayout(ctx, "destination", m.dst); err != nil {
-		return nil, err
-	}
 	var seen *idSet
 	if m.opts.DetectMissingInSource {
 		seen = &idSet{ids: make(map[string]bool)}

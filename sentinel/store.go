@@ -212,7 +212,7 @@ func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{bucket: bucket, opts: o, atomic: !o.AllowRacyWrites,
-		walker: &walker{b: bucket, root: o.Root, lim: adaptive.NewFrom(o.ReadConcurrency, o.ReadConcurrency, false), batch: 100}}, nil
+		walker: &walker{b: bucket, root: o.Root, lim: adaptive.NewFrom(o.ReadConcurrency, o.ReadConcurrency, false), batch: 100, shape: &passShape{}}}, nil
 }
 
 // Open is New followed by Probe, so that an endpoint's lack of conditional

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -41,11 +42,28 @@ type walker struct {
 	// batch is the most folders handed to visit at once (memory stays
 	// bounded by it, not by the bucket).
 	batch int
+	// shape remembers what the last passes found: after a pass found deep
+	// folders, the next ones go folder by folder at once (no probing page),
+	// and every reprobeEvery-th pass probes again, so a layout that changes
+	// shape is followed.
+	shape *passShape
 }
+
+// passShape is a walker's memory of the layout's shape, shared by a store's
+// passes.
+type passShape struct {
+	deep   atomic.Bool
+	passes atomic.Int64
+}
+
+const reprobeEvery = 16
 
 // walk visits, in key order, every folder under root after the folder of
 // `after` (all of them when empty), batch by batch.
 func (wk *walker) walk(ctx context.Context, after string, visit func([]folderListing) error) error {
+	if wk.shape != nil && wk.shape.deep.Load() && wk.shape.passes.Add(1)%reprobeEvery != 0 {
+		return wk.folders(ctx, after, after == "", visit)
+	}
 	start := ""
 	if after != "" {
 		start = wk.root + after + "0" // '0' sorts right after '/': skips after's folder
@@ -87,10 +105,14 @@ func (wk *walker) walk(ctx context.Context, after string, visit func([]folderLis
 				cur.objects = append(cur.objects, o)
 			}
 		}
+		deep := len(pending) > 0 && len(out.Objects)/len(pending) > deepKeys
+		if page == 0 && wk.shape != nil {
+			wk.shape.deep.Store(deep && out.NextContinuationToken != "")
+		}
 		if out.NextContinuationToken == "" {
 			return emit(true)
 		}
-		if page == 0 && len(pending) > 0 && len(out.Objects)/len(pending) > deepKeys {
+		if page == 0 && deep {
 			// Deep folders: the last one may be cut by the page; the others
 			// are whole. Go on folder by folder from it.
 			last := pending[len(pending)-1].id
@@ -98,21 +120,25 @@ func (wk *walker) walk(ctx context.Context, after string, visit func([]folderLis
 			if err := emit(true); err != nil {
 				return err
 			}
-			return wk.folders(ctx, last, visit)
+			return wk.folders(ctx, last, true, visit)
 		}
 		in.ContinuationToken = out.NextContinuationToken
 	}
 }
 
 // folders lists the folders from the folder named from on (every folder
-// whose prefix sorts before from's was visited already), with a delimiter,
-// then each folder's direct objects in parallel, and visits them in key
-// order, batch by batch.
-func (wk *walker) folders(ctx context.Context, from string, visit func([]folderListing) error) error {
+// whose prefix sorts before from's was visited already; from's own too
+// unless include), with a delimiter, then each folder's direct objects in
+// parallel, and visits them in key order, batch by batch. An empty from with
+// include lists them all.
+func (wk *walker) folders(ctx context.Context, from string, include bool, visit func([]folderListing) error) error {
 	first := wk.root + from + "/"
 	// StartAfter is a key: from's own prefix sorts after it. The few folders
 	// between (from-x/ sorts before from/) were visited: skipped below.
-	in := ListInput{Prefix: wk.root, Delimiter: "/", StartAfter: wk.root + from}
+	in := ListInput{Prefix: wk.root, Delimiter: "/"}
+	if from != "" {
+		in.StartAfter = wk.root + from
+	}
 	for {
 		out, err := wk.b.List(ctx, in)
 		if err != nil {
@@ -121,7 +147,7 @@ func (wk *walker) folders(ctx context.Context, from string, visit func([]folderL
 		ids := make([]string, 0, len(out.CommonPrefixes))
 		for _, p := range out.CommonPrefixes {
 			rest, under := strings.CutPrefix(p, wk.root)
-			if id := strings.TrimSuffix(rest, "/"); under && id != "" && !strings.Contains(id, "/") && p >= first {
+			if id := strings.TrimSuffix(rest, "/"); under && id != "" && !strings.Contains(id, "/") && (from == "" || p > first || (include && p == first)) {
 				ids = append(ids, id)
 			}
 		}
