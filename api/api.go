@@ -172,6 +172,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.Auth != nil && !(r.Method == http.MethodGet && r.URL.Path == "/") {
 		id, err := h.opts.Auth.Authenticate(r)
+		if errors.Is(err, ErrKeysUnavailable) {
+			h.opts.Logger.ErrorContext(r.Context(), "api: the issuer's keys cannot be fetched", "err", err)
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"detail": "authentication is unavailable: the issuer's keys cannot be fetched; retry later"})
+			return
+		}
 		if err != nil {
 			// The reason is logged, never the token.
 			h.opts.Logger.WarnContext(r.Context(), "api: unauthenticated request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -52,8 +54,35 @@ type OIDCConfig struct {
 	// "cognito:groups"); a caller in OperatorGroup is an operator.
 	GroupsClaim   string
 	OperatorGroup string
-	// HTTPClient fetches discovery and keys (default http.DefaultClient).
+	// HTTPClient fetches discovery and keys (default: a client whose requests
+	// end after KeyFetchTimeout, reading at most 1 MiB of a key set).
 	HTTPClient *http.Client
+	// KeyFetchTimeout bounds how long a request waits for the issuer's keys
+	// (default 5s). While keys cannot be had (the issuer is down or stalls),
+	// requests whose token needs them answer 503 at once after it, and the
+	// next request fetches again: the authenticator recovers by itself.
+	KeyFetchTimeout time.Duration
+}
+
+// ErrKeysUnavailable marks a token that could not be checked because the
+// issuer's keys could not be fetched in time: the API answers 503, not 401.
+var ErrKeysUnavailable = errors.New("api: the issuer's keys cannot be fetched")
+
+// maxKeySet bounds a fetched discovery document or key set.
+const maxKeySet = 1 << 20
+
+// limitedBodies caps every response body it carries at maxKeySet bytes.
+type limitedBodies struct{ next http.RoundTripper }
+
+func (l limitedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err == nil {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, maxKeySet), resp.Body}
+	}
+	return resp, err
 }
 
 // asymmetricAlgs are the signature algorithms accepted: no "none", and no
@@ -78,18 +107,19 @@ func NewOIDCAuthenticator(ctx context.Context, cfg OIDCConfig) (*OIDCAuthenticat
 	if cfg.GroupsClaim == "" {
 		cfg.GroupsClaim = "cognito:groups"
 	}
-	if cfg.HTTPClient != nil {
-		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
+	if cfg.KeyFetchTimeout <= 0 {
+		cfg.KeyFetchTimeout = 5 * time.Second
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.KeyFetchTimeout, Transport: limitedBodies{http.DefaultTransport}}
+	}
+	ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
 	p, err := oidc.NewProvider(ctx, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("api: OIDC issuer %s: %w", cfg.Issuer, err)
 	}
 	// The key set is fetched with a client that outlives ctx.
-	keyCtx := context.Background()
-	if cfg.HTTPClient != nil {
-		keyCtx = oidc.ClientContext(keyCtx, cfg.HTTPClient)
-	}
+	keyCtx := oidc.ClientContext(context.Background(), cfg.HTTPClient)
 	var claims struct {
 		JWKS string `json:"jwks_uri"`
 	}
@@ -113,8 +143,13 @@ func (a *OIDCAuthenticator) Authenticate(r *http.Request) (*Identity, error) {
 		}
 		return nil, fmt.Errorf("%w: Authorization is not a bearer token", ErrUnauthenticated)
 	}
-	tok, err := a.verifier.Verify(r.Context(), strings.TrimSpace(raw))
+	vctx, cancel := context.WithTimeout(r.Context(), a.cfg.KeyFetchTimeout)
+	defer cancel()
+	tok, err := a.verifier.Verify(vctx, strings.TrimSpace(raw))
 	if err != nil {
+		if vctx.Err() != nil || strings.Contains(err.Error(), "fetching keys") {
+			return nil, fmt.Errorf("%w: %v", ErrKeysUnavailable, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
 	claims := map[string]any{}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type issuer struct {
 	mu  sync.Mutex
 	key *rsa.PrivateKey
 	kid string
+	// stalled makes the JWKS endpoint hang until it is cleared.
+	stalled atomic.Bool
 }
 
 func newIssuer(t *testing.T) *issuer {
@@ -43,6 +46,9 @@ func newIssuer(t *testing.T) *issuer {
 			"id_token_signing_alg_values_supported": []string{"RS256"}})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		for is.stalled.Load() && r.Context().Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
 		is.mu.Lock()
 		defer is.mu.Unlock()
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &is.key.PublicKey, KeyID: is.kid, Algorithm: "RS256", Use: "sig"}}})
@@ -329,5 +335,59 @@ func TestOIDCAuthentication(t *testing.T) {
 		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
 			t.Errorf("CORS for %s: allow-origin %q, want %q", origin, got, want)
 		}
+	}
+}
+
+// One stalled key fetch no longer blocks key rotation until a restart (issue
+// 26, API 7): while the issuer's JWKS endpoint hangs, a token signed with a
+// rotated-in key answers 503 after KeyFetchTimeout instead of hanging, and once
+// the issuer recovers the same token is accepted, without a restart.
+func TestStalledKeyFetchRecovers(t *testing.T) {
+	t.Parallel()
+	is := newIssuer(t)
+	store, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := api.NewOIDCAuthenticator(t.Context(), api.OIDCConfig{Issuer: is.srv.URL, Audience: audience, OperatorGroup: "operators", KeyFetchTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(store, func(o *api.Options) { o.Auth = auth })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	get := func(token string) int {
+		req, err := http.NewRequest("GET", srv.URL+"/worksets", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		c := &http.Client{Timeout: 20 * time.Second} // far above the fetch bound: a hang fails here
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(is.sign(t, is.claims("", "operators"))); code != 200 {
+		t.Fatalf("before the stall: %d", code)
+	}
+	is.rotate(t)
+	is.stalled.Store(true)
+	rotated := is.sign(t, is.claims("", "operators"))
+	if code := get(rotated); code != http.StatusServiceUnavailable {
+		t.Errorf("a rotated-in key while the issuer stalls: %d, want 503", code)
+	}
+	is.stalled.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for code := get(rotated); code != 200; code = get(rotated) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the issuer recovered, the token still answers %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
