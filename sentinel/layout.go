@@ -49,11 +49,13 @@ const (
 // Survey lists the folders under root once, as a pass does (no body read; see
 // the package doc for what that costs) and counts what its folders hold.
 func Survey(ctx context.Context, b Bucket, root string) (*Layout, error) {
-	return survey(ctx, b, root, nil)
+	return survey(ctx, &walker{b: b, root: root, lim: adaptive.NewFrom(32, 32, false), batch: 100, shape: &passShape{}}, nil)
 }
 
-// survey is Survey that also counts the folders holding a sentinel of own.
-func survey(ctx context.Context, b Bucket, root string, own *Naming) (*Layout, error) {
+// survey is Survey with a store's walker (its limiter and what it learned of
+// the layout's shape), also counting the folders holding a sentinel of own.
+func survey(ctx context.Context, wk *walker, own *Naming) (*Layout, error) {
+	root := wk.root
 	l := &Layout{Root: root, Examples: map[string][]string{}}
 	guide, daylily := GuideNaming(), DaylilyNaming()
 	type folder struct{ guide, daylily, own bool }
@@ -93,7 +95,6 @@ func survey(ctx context.Context, b Bucket, root string, own *Naming) (*Layout, e
 		}
 		l.example(kind, cur)
 	}
-	wk := &walker{b: b, root: root, lim: adaptive.New(32, false), batch: 100}
 	err := wk.walk(ctx, "", func(folders []folderListing) error {
 		for _, fl := range folders {
 			done()
@@ -153,7 +154,7 @@ func (l *Layout) DetectNaming() (Naming, string, error) {
 // folders, the worksets this store recognises, those without a sentinel, and
 // the folders it skips, by reason.
 func (s *Store) CheckLayout(ctx context.Context) (*storekit.LayoutReport, error) {
-	l, err := survey(ctx, s.bucket, s.opts.Root, &s.opts.Naming)
+	l, err := survey(ctx, s.walker, &s.opts.Naming)
 	if err != nil {
 		return nil, err
 	}
