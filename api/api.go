@@ -23,6 +23,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -343,8 +344,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // decode reads exactly one JSON document into v: unknown fields, and anything
 // after the document but white space, are refused.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
 	bad := func(err error) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -352,6 +351,15 @@ func decode(r *http.Request, v any) error {
 		}
 		return fmt.Errorf("%w: request body: %v", workset.ErrInvalidInput, err)
 	}
+	data, err := io.ReadAll(r.Body) // bounded by MaxBodyBytes
+	if err != nil {
+		return bad(err)
+	}
+	if k, dup := duplicateKey(data); dup {
+		return fmt.Errorf("%w: request body: key %q appears twice in one object", workset.ErrInvalidInput, k)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bad(err)
 	}
@@ -362,6 +370,56 @@ func decode(r *http.Request, v any) error {
 		return fmt.Errorf("%w: request body: data after the JSON document", workset.ErrInvalidInput)
 	}
 	return nil
+}
+
+// duplicateKey finds a key given twice in one JSON object, at any depth
+// (encoding/json would keep the last one silently). A body that does not
+// parse is left to the decoder to report.
+func duplicateKey(data []byte) (string, bool) {
+	type frame struct {
+		keys      map[string]bool // nil for an array
+		expectKey bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if top != nil && top.keys != nil {
+					top.expectKey = true // the value of the key before it
+				}
+				f := &frame{}
+				if d == '{' {
+					f.keys, f.expectKey = map[string]bool{}, true
+				}
+				stack = append(stack, f)
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if top == nil || top.keys == nil {
+			continue
+		}
+		if top.expectKey {
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return k, true
+			}
+			top.keys[k], top.expectKey = true, false
+		} else {
+			top.expectKey = true
+		}
+	}
 }
 
 // health answers whether the store answers (one list of at most one ready

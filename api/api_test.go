@@ -509,3 +509,18 @@ func TestNoRouteAnswersJSON(t *testing.T) {
 		t.Errorf("wrong method: %d %s Allow=%q", code, body, hdr.Get("Allow"))
 	}
 }
+
+// A key given twice is refused, not taken last-one-wins (issue 26, API 8).
+func TestDuplicateJSONKeysAreRefused(t *testing.T) {
+	t.Parallel()
+	s := mem(t)
+	srv := newServer(t, s)
+	if body := want(t, "POST", srv.URL+"/worksets", `{"workset_id":"ws-1","workset_id":"ws-2","bucket":"b","prefix":"p/"}`, http.StatusBadRequest); !strings.Contains(body, "workset_id") {
+		t.Errorf("duplicate key: %s", body)
+	}
+	want(t, "POST", srv.URL+"/worksets", `{"workset_id":"ws-3","bucket":"b","prefix":"p/","metadata":{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}}`, http.StatusCreated)
+	want(t, "POST", srv.URL+"/worksets", `{"workset_id":"ws-4","bucket":"b","prefix":"p/","metadata":{"a":1,"a":2}}`, http.StatusBadRequest)
+	if _, err := s.Get(t.Context(), "ws-1"); err == nil {
+		t.Error("a refused body registered a workset")
+	}
+}

@@ -160,7 +160,11 @@ func run(ctx context.Context, logger *slog.Logger, table, region, host string, p
 	if err != nil {
 		return err
 	}
-	logger.Info("serving the workset API", "addr", ln.Addr().String(), "memory", memory, "table", table)
+	if memory {
+		logger.Info("serving the workset API over the in-memory store", "addr", ln.Addr().String())
+	} else {
+		logger.Info("serving the workset API", "addr", ln.Addr().String(), "table", table)
+	}
 	if err := api.Serve(ctx, ln, h, so); err != nil {
 		return err
 	}
