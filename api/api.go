@@ -18,8 +18,14 @@
 //	DELETE /worksets/{id}/lock?owner_id=
 //	GET    /queue/stats
 //
-// Unknown query parameters are refused (400), as are unknown body fields;
-// unknown routes answer 404 and wrong methods 405 (with Allow), in JSON.
+// Unknown query parameters are refused (400), as are unknown body fields and
+// keys given twice; unknown routes answer 404 and wrong methods 405 (with
+// Allow), in JSON.
+//
+// Workset IDs are one namespace across customers: registering an ID another
+// customer holds answers 409, as any taken ID does, while reading it answers
+// 404. No answer to a registration can hide that an ID is taken; where that
+// matters, give each customer's IDs a prefix of its own.
 package api
 
 import (
