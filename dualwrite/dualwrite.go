@@ -236,6 +236,11 @@ func (w *Writer) route() route {
 	}
 }
 
+// Unwrap implements workset.Wrapper: the authoritative store of the current
+// phase, whose abilities the Writer's optional interfaces stand for
+// (workset.Has).
+func (w *Writer) Unwrap() workset.StateStore { return w.route().primary }
+
 // Capabilities are the authoritative store's.
 func (w *Writer) Capabilities() workset.Capabilities { return w.route().primary.Capabilities() }
 
@@ -593,6 +598,7 @@ func (w *Writer) Delete(ctx context.Context, id string, expectedVersion int64) e
 
 var (
 	_ workset.Claimer     = (*Writer)(nil)
+	_ workset.Wrapper     = (*Writer)(nil)
 	_ workset.Scanner     = (*Writer)(nil)
 	_ workset.BatchGetter = (*Writer)(nil)
 	_ workset.Importer    = (*Writer)(nil)

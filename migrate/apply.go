@@ -12,7 +12,7 @@ import (
 // applyOne makes the destination match one difference.
 func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) {
 	imp, ok := m.dst.(workset.Importer)
-	if !ok {
+	if !ok || !workset.Has[workset.Importer](m.dst) {
 		return OutcomeFailed, fmt.Errorf("%w: destination cannot import records (workset.Importer)", workset.ErrUnsupported)
 	}
 	switch d.Kind {
@@ -138,7 +138,7 @@ func (m *Migrator) record(src *workset.Workset, create bool) *workset.Workset {
 // or OutcomeFailed.
 func (m *Migrator) Cleanup(ctx context.Context, dryRun bool, emit func(Difference, Outcome) error) (*Result, error) {
 	del, ok := m.src.(workset.Deleter)
-	if !ok {
+	if !ok || !workset.Has[workset.Deleter](m.src) {
 		return nil, fmt.Errorf("%w: the source cannot delete records (workset.Deleter)", workset.ErrUnsupported)
 	}
 	c := *m

@@ -117,6 +117,10 @@ func (s *Instrumented) Claim(ctx context.Context, req workset.ClaimRequest) (*wo
 	return w, err
 }
 
+// Unwrap implements workset.Wrapper: workset.Has tells which of the optional
+// interfaces Instrumented implements the wrapped store really has.
+func (s *Instrumented) Unwrap() workset.StateStore { return s.StateStore }
+
 // Scan implements workset.Scanner with the wrapped store's Scan, or its pages.
 func (s *Instrumented) Scan(ctx context.Context, q workset.ListQuery) iter.Seq2[*workset.Workset, error] {
 	return workset.Scan(ctx, s.StateStore, q)
@@ -153,4 +157,5 @@ var (
 	_ workset.Importer    = (*Instrumented)(nil)
 	_ workset.Deleter     = (*Instrumented)(nil)
 	_ workset.Claimer     = (*Instrumented)(nil)
+	_ workset.Wrapper     = (*Instrumented)(nil)
 )

@@ -20,6 +20,9 @@ type ClaimRequest struct {
 	// first attempt applied the retry returns the record with the caller's
 	// lease instead of ErrNotLeasable. Use a fresh key (a UUID) per attempt to
 	// claim; it is remembered until the workset's next write, so retry at once.
+	// Through Claim's two-write fallback the retry extends the lease first, so
+	// the store must keep the key across lease writes (memstore and the
+	// sentinel store do; the conformance suite checks it).
 	IdempotencyKey string
 }
 
@@ -41,7 +44,7 @@ type Claimer interface {
 // one write; for another store Claim acquires the lease, then makes a fenced
 // transition, and releases the lease if the transition is refused.
 func Claim(ctx context.Context, s StateStore, req ClaimRequest) (*Workset, error) {
-	if c, ok := s.(Claimer); ok {
+	if c, ok := s.(Claimer); ok && Has[Claimer](s) {
 		return c.Claim(ctx, req)
 	}
 	l, err := s.AcquireLease(ctx, req.ID, req.Owner, req.TTL)

@@ -156,7 +156,7 @@ type Scanner interface {
 // Scan visits every workset matching q: in one pass when s is a Scanner,
 // following List pages (of q.Limit, default the maximum) otherwise.
 func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, error] {
-	if sc, ok := s.(Scanner); ok {
+	if sc, ok := s.(Scanner); ok && Has[Scanner](s) {
 		return sc.Scan(ctx, q)
 	}
 	if q.Limit == 0 {
@@ -168,7 +168,7 @@ func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, er
 // GetMany reads many worksets: in batches when s is a BatchGetter, one Get
 // each otherwise. Missing IDs are absent from the result.
 func GetMany(ctx context.Context, s StateStore, ids []string) (map[string]*Workset, error) {
-	if bg, ok := s.(BatchGetter); ok {
+	if bg, ok := s.(BatchGetter); ok && Has[BatchGetter](s) {
 		return bg.GetMany(ctx, ids)
 	}
 	out := make(map[string]*Workset, len(ids))
@@ -188,7 +188,7 @@ func GetMany(ctx context.Context, s StateStore, ids []string) (map[string]*Works
 // Import writes a complete record through s's Importer, or reports
 // ErrUnsupported when s has none.
 func Import(ctx context.Context, s StateStore, req ImportRequest) (*Workset, error) {
-	if im, ok := s.(Importer); ok {
+	if im, ok := s.(Importer); ok && Has[Importer](s) {
 		return im.Import(ctx, req)
 	}
 	return nil, &Error{Kind: ErrUnsupported, Detail: fmt.Sprintf("%T cannot import records", s)}
@@ -197,7 +197,7 @@ func Import(ctx context.Context, s StateStore, req ImportRequest) (*Workset, err
 // Delete removes a record through s's Deleter, or reports ErrUnsupported when
 // s has none.
 func Delete(ctx context.Context, s StateStore, id string, expectedVersion int64) error {
-	if d, ok := s.(Deleter); ok {
+	if d, ok := s.(Deleter); ok && Has[Deleter](s) {
 		return d.Delete(ctx, id, expectedVersion)
 	}
 	return &Error{ID: id, Kind: ErrUnsupported, Detail: fmt.Sprintf("%T cannot delete records", s)}

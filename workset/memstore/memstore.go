@@ -42,8 +42,10 @@ type Store struct {
 	byID   map[string]*workset.Workset
 	sorted []string // IDs in ascending order; valid when !dirty
 	dirty  bool
-	// lastKey is the idempotency key of each workset's last write, if that
-	// write was a transition that carried one.
+	// lastKey is the idempotency key of the write that made each workset's
+	// state what it is, if that write carried one. Lease writes keep it (they
+	// change no state), so a keyed claim through Claim's two-write fallback,
+	// whose retry extends the lease first, is still recognised.
 	lastKey map[string]string
 }
 
@@ -170,12 +172,10 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 	return fn(w, s.now())
 }
 
-// touch records a lease write: version and updated time; the workset's last
-// write no longer carries an idempotency key.
+// touch records a lease write: version and updated time.
 func (s *Store) touch(w *workset.Workset, now time.Time) {
 	w.Version++
 	w.UpdatedAt = now
-	delete(s.lastKey, w.ID)
 }
 
 // Transition implements workset.StateStore.

@@ -50,11 +50,11 @@ func testCanceledContext(e *env) {
 	_, err = e.s.RenewLease(ctx, *lease, time.Hour)
 	check("RenewLease", "ws-cx", err)
 	check("ReleaseLease", "ws-cx", e.s.ReleaseLease(ctx, *lease))
-	if im, ok := e.s.(workset.Importer); ok {
+	if im, ok := e.s.(workset.Importer); ok && workset.Has[workset.Importer](e.s) {
 		_, err = im.Import(ctx, workset.ImportRequest{Workset: &workset.Workset{ID: "ws-cx-imp", State: workset.StateComplete}, IfAbsent: true})
 		check("Import", "ws-cx-imp", err)
 	}
-	if d, ok := e.s.(workset.Deleter); ok {
+	if d, ok := e.s.(workset.Deleter); ok && workset.Has[workset.Deleter](e.s) {
 		check("Delete", "ws-cx", d.Delete(ctx, "ws-cx", 0))
 	}
 	if bg, ok := e.s.(workset.BatchGetter); ok {

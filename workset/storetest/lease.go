@@ -283,6 +283,7 @@ func testClaim(e *env) {
 // over; the first write of this SDK that sets the state clears it.
 func testForeignWork(e *env) {
 	imp, ok := e.s.(workset.Importer)
+	ok = ok && workset.Has[workset.Importer](e.s)
 	e.skipUnless(ok, "store does not implement workset.Importer")
 	own := e.register("ws-own", "")
 	if own.Foreign || own.ForeignWork() {

@@ -91,6 +91,7 @@ func testValueModel(e *env) {
 
 func testImport(e *env) {
 	imp, ok := e.s.(workset.Importer)
+	ok = ok && workset.Has[workset.Importer](e.s)
 	e.skipUnless(ok, "store does not implement workset.Importer")
 	created := Start.Add(-48 * time.Hour)
 	in := &workset.Workset{
@@ -149,6 +150,7 @@ func testImport(e *env) {
 
 func testDelete(e *env) {
 	d, ok := e.s.(workset.Deleter)
+	ok = ok && workset.Has[workset.Deleter](e.s)
 	e.skipUnless(ok, "store does not implement workset.Deleter")
 	w := e.register("ws-del", "")
 	if e.caps.Kept.Versions {
@@ -162,5 +164,28 @@ func testDelete(e *env) {
 	wantErr(e.t, d.Delete(e.ctx, "ws-del", 0), workset.ErrNotFound, "second delete")
 	if got := e.collect(workset.ListQuery{Limit: 10}); len(got) != 0 {
 		e.t.Errorf("deleted workset still listed: %d", len(got))
+	}
+}
+
+// testAbilitiesTellTheTruth: what a store reports of its optional abilities
+// (workset.Has, through every wrapper) is what it does: an ability it has
+// works, one it lacks is refused with ErrUnsupported by the helpers.
+func testAbilitiesTellTheTruth(e *env) {
+	e.register("ws-ab", "")
+	rec := e.get("ws-ab")
+	_, err := workset.Import(e.ctx, e.s, workset.ImportRequest{Workset: rec})
+	if got := !errors.Is(err, workset.ErrUnsupported); got != workset.Has[workset.Importer](e.s) {
+		e.t.Errorf("Has[Importer] = %v, but Import answered %v", workset.Has[workset.Importer](e.s), err)
+	}
+	e.register("ws-ab-del", "")
+	err = workset.Delete(e.ctx, e.s, "ws-ab-del", 0)
+	if got := !errors.Is(err, workset.ErrUnsupported); got != workset.Has[workset.Deleter](e.s) {
+		e.t.Errorf("Has[Deleter] = %v, but Delete answered %v", workset.Has[workset.Deleter](e.s), err)
+	}
+	if c, ok := e.s.(workset.Claimer); ok && workset.Has[workset.Claimer](e.s) {
+		e.register("ws-ab-cl", "")
+		if w, err := c.Claim(e.ctx, workset.ClaimRequest{ID: "ws-ab-cl", Owner: "m", TTL: time.Minute}); err != nil || w.State != workset.StateInProgress || w.Lease == nil {
+			e.t.Errorf("a store that has Claimer could not claim: %v, %v", w, err)
+		}
 	}
 }

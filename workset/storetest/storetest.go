@@ -78,6 +78,7 @@ var suite = []struct {
 		{"ValuesFollowTheValueModel", testValueModel},
 		{"ImportWritesWholeRecords", testImport},
 		{"DeleteRemovesRecords", testDelete},
+		{"AbilitiesTellTheTruth", testAbilitiesTellTheTruth},
 	}},
 	{"Reads", []behaviour{
 		{"ListPagesVisitEveryMatchOnce", testListPaging},
