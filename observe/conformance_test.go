@@ -42,3 +42,36 @@ func TestConformanceThroughTheWrapper(t *testing.T) {
 		t.Error("Has[Importer] is true through a wrapper over a store without Import")
 	}
 }
+
+// A hand-back without a failure (the monitor's shutdown, the orphan sweep) is
+// not counted as a failure (issue 27); a recorded failure is.
+func TestHandBacksAreNotFailures(t *testing.T) {
+	t.Parallel()
+	m, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	s := observe.Wrap(m, observe.Func(func(_ context.Context, e observe.Event) {
+		if e.Kind == observe.Failed {
+			failed++
+		}
+	}))
+	ctx := t.Context()
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []workset.TransitionRequest{
+		{ID: "ws", To: workset.StateInProgress},
+		{ID: "ws", To: workset.StateRetrying, Reason: "monitor m1 shut down", Retry: &workset.RetryInfo{}},
+		{ID: "ws", To: workset.StateInProgress},
+		{ID: "ws", To: workset.StateRetrying, ErrorCategory: workset.CategoryTransient, Retry: &workset.RetryInfo{Count: 1}},
+	} {
+		if _, err := s.Transition(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failure events, want 1 (the hand-back is not a failure)", failed)
+	}
+}

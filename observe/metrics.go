@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -126,19 +127,23 @@ type Counter interface {
 }
 
 // CountByState counts worksets per state: with the store's own counting when
-// it has one, by listing each state otherwise.
+// it has one, with one pass over the store (workset.Scan) otherwise.
 func CountByState(ctx context.Context, s workset.StateStore) (map[workset.State]int64, error) {
 	if c, ok := s.(Counter); ok {
 		return c.CountByState(ctx)
 	}
+	// One pass over the store (one bucket listing on the sentinel store, not
+	// one a state); a record that cannot be read is not counted, and does not
+	// fail the count.
 	out := map[workset.State]int64{}
-	for _, st := range workset.States() {
-		for _, err := range workset.All(ctx, s, workset.ListQuery{State: st, Limit: workset.MaxPageSize}) {
-			if err != nil {
-				return nil, err
-			}
-			out[st]++
+	for w, err := range workset.Scan(ctx, s, workset.ListQuery{}) {
+		if errors.Is(err, workset.ErrMalformed) {
+			continue
 		}
+		if err != nil {
+			return nil, err
+		}
+		out[w.State]++
 	}
 	return out, nil
 }

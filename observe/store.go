@@ -56,7 +56,10 @@ func (s *Instrumented) Transition(ctx context.Context, req workset.TransitionReq
 			e.Owner = req.Lease.Owner
 		}
 		s.emit(ctx, e)
-		if req.To == workset.StateRetrying || req.To == workset.StateFailed || req.To == workset.StateError {
+		// A failure is a move that records one: an error, or a retry or a
+		// failure with its category. The monitor's hand-back on shutdown and
+		// the orphan sweep move to retrying without one: not failures.
+		if req.To == workset.StateError || ((req.To == workset.StateRetrying || req.To == workset.StateFailed) && req.ErrorCategory != "") {
 			s.emit(ctx, Event{Kind: Failed, WorksetID: w.ID, To: w.State, Category: req.ErrorCategory, Reason: req.Reason})
 		}
 	}

@@ -224,3 +224,44 @@ func TestLegacyLockTimesCompareLikeWithLike(t *testing.T) {
 		t.Errorf("copied legacy lock read as %+v, %v; want its body's 2025 time", w, err)
 	}
 }
+
+// Verify compares the retry fields where both stores keep them (issue 27), so
+// a rollback must write them: a retrying and a failed workset rebuilt as
+// sentinels verify clean, and a second apply writes nothing.
+func TestRollbackKeepsRetryRecords(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range map[string]workset.State{"ws-retrying": workset.StateRetrying, "ws-failed": workset.StateFailed} {
+		if _, err := src.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Transition(ctx, workset.TransitionRequest{ID: id, To: st, ErrorCategory: workset.CategoryResource, FailedStep: "align",
+			Retry: &workset.RetryInfo{Count: 2, After: time.Now().Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := newStore(t, dirBucket(t))
+	m, err := migrate.New(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Verify(ctx, func(d migrate.Difference) error {
+		if d.Kind != migrate.Equal {
+			t.Errorf("%s differs after the rollback: %s %v", d.WorksetID, d.Kind, d.Fields)
+		}
+		return nil
+	})
+	if err != nil || res.Discrepancies() != 0 {
+		t.Fatalf("verify: %+v, %v", res, err)
+	}
+}

@@ -350,10 +350,14 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		return nil, notFound(w.ID)
 	case !req.IfAbsent && req.ExpectedState != "" && v.w.State != req.ExpectedState:
 		return nil, storekit.CheckImportReplace(v.w, req)
-	case v.exists && v.w.State == w.State && len(v.counts) == 1:
+	case v.exists && v.w.State == w.State && len(v.counts) == 1 && sameRetry(v.w, w):
 		return v.w, nil // already says exactly this
 	case !v.exists:
-		body, nonce := Body{State: string(w.State), At: s.now(), Reason: req.Reason, ErrorDetails: w.ErrorDetails, Locked: w.State == workset.StateLocked, Foreign: w.Foreign}.encode()
+		b := Body{State: string(w.State), At: s.now(), Reason: req.Reason, ErrorDetails: w.ErrorDetails, Locked: w.State == workset.StateLocked, Foreign: w.Foreign}
+		if slices.Contains(recordStates, w.State) {
+			b.RetryCount, b.RetryAfter, b.FailedStep, b.ErrorCategory = w.RetryCount, storekit.TruncateTime(w.RetryAfter), w.FailedStep, string(w.ErrorCategory)
+		}
+		body, nonce := b.encode()
 		key := s.key(w.ID, w.State)
 		if _, err := s.bucket.Create(ctx, key, body); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
 			if errors.Is(err, ErrPreconditionFailed) {
@@ -366,11 +370,22 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		if reason == "" {
 			reason = "imported"
 		}
-		if err := s.moveImported(ctx, snap, v, workset.TransitionRequest{ID: w.ID, To: w.State, Reason: reason, Force: true, ErrorDetails: w.ErrorDetails}, w.Foreign); err != nil {
+		mreq := workset.TransitionRequest{ID: w.ID, To: w.State, Reason: reason, Force: true, ErrorDetails: w.ErrorDetails,
+			FailedStep: w.FailedStep, ErrorCategory: w.ErrorCategory, Retry: &workset.RetryInfo{Count: w.RetryCount, After: w.RetryAfter}}
+		if err := s.moveImported(ctx, snap, v, mreq, w.Foreign); err != nil {
 			return nil, err
 		}
 	}
 	return s.confirm(ctx, w.ID)
+}
+
+// sameRetry reports whether a and b carry the same retry record, in the
+// states whose sentinels keep one.
+func sameRetry(a, b *workset.Workset) bool {
+	if !slices.Contains(recordStates, b.State) {
+		return true
+	}
+	return a.RetryCount == b.RetryCount && a.RetryAfter.Equal(storekit.TruncateTime(b.RetryAfter)) && a.FailedStep == b.FailedStep && a.ErrorCategory == b.ErrorCategory
 }
 
 // CleanupOwner is the lease owner the sentinel store's Delete holds while it

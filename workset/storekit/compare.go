@@ -23,19 +23,28 @@ type Projection struct {
 	Metrics      map[string]any
 	ErrorDetails string
 	ClusterName  string
+	// The retry fields, when every store keeps them (Kept.Retries).
+	RetryCount    int
+	RetryAfter    time.Time
+	FailedStep    string
+	ErrorCategory workset.ErrorCategory
 }
 
 // Project returns the projection of w onto what every one of caps can hold.
 // Metadata keys in ignore are left out (for example a migration marker).
 func Project(w *workset.Workset, ignore []string, caps ...workset.Capabilities) Projection {
-	all := workset.Kept{Priority: true, Location: true, Timestamps: true, Metadata: true}
+	all := workset.Kept{Priority: true, Location: true, Timestamps: true, Metadata: true, Retries: true}
 	for _, c := range caps {
+		all.Retries = all.Retries && c.Kept.Retries
 		all.Priority = all.Priority && c.Kept.Priority
 		all.Location = all.Location && c.Kept.Location
 		all.Timestamps = all.Timestamps && c.Kept.Timestamps
 		all.Metadata = all.Metadata && c.Kept.Metadata
 	}
 	p := Projection{State: w.State}
+	if all.Retries {
+		p.RetryCount, p.RetryAfter, p.FailedStep, p.ErrorCategory = w.RetryCount, w.RetryAfter.UTC(), w.FailedStep, w.ErrorCategory
+	}
 	if all.Priority {
 		p.Priority = w.Priority
 	}
@@ -90,6 +99,10 @@ func DiffFields(a, b Projection) []string {
 	add("metrics", reflect.DeepEqual(numbersAsFloat(a.Metrics), numbersAsFloat(b.Metrics)))
 	add("error_details", a.ErrorDetails == b.ErrorDetails)
 	add("cluster_name", a.ClusterName == b.ClusterName)
+	add("retry_count", a.RetryCount == b.RetryCount)
+	add("retry_after", a.RetryAfter.Equal(b.RetryAfter))
+	add("failed_step", a.FailedStep == b.FailedStep)
+	add("error_category", a.ErrorCategory == b.ErrorCategory)
 	return out
 }
 
