@@ -29,13 +29,27 @@ func (p ProbeResult) Atomic() bool {
 // workset folder), whether the endpoint honours conditional writes: some
 // S3-compatible servers silently overwrite. The result is kept and reported
 // by Capabilities.
+// probeError says that the probe failed doing what, keeping an infrastructure
+// error's kind and shape (a store method then names its workset in it).
+func probeError(what string, err error) error {
+	if what != "" {
+		what += ": "
+	}
+	if we, ok := err.(*workset.Error); ok && we.ID == "" {
+		e := *we
+		e.Detail = "sentinel: probe: " + what + e.Detail
+		return &e
+	}
+	return fmt.Errorf("sentinel: probe: %s%w", what, err)
+}
+
 func (s *Store) Probe(ctx context.Context) (ProbeResult, error) {
 	var r ProbeResult
 	key := s.opts.Root + "_worksetstate_probe_" + newNonce()
 	const stale = `"00000000000000000000000000000000"`
 	body := func() []byte { b, _ := Body{Reason: "conditional-write probe"}.encode(); return b }
 	if _, err := s.bucket.Create(ctx, key, body()); err != nil {
-		return r, fmt.Errorf("sentinel: probe: creating %s: %w", key, err)
+		return r, probeError("creating "+key, err)
 	}
 	defer s.bucket.Delete(context.WithoutCancel(ctx), key, "")
 	check := func(ok *bool, err error) error {
@@ -44,7 +58,7 @@ func (s *Store) Probe(ctx context.Context) (ProbeResult, error) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("sentinel: probe: %w", err)
+			return probeError("", err)
 		}
 		return nil // the write applied: the condition was ignored
 	}

@@ -1,8 +1,12 @@
 package sentinel_test
 
 import (
+	"net"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/sentinel"
@@ -43,6 +47,27 @@ func TestConformanceS3(t *testing.T) {
 		SkewMargin: skew,
 		NewStore: func(t *testing.T, clock workset.Clock) workset.StateStore {
 			return newStore(t, s3Bucket(t), func(o *sentinel.Options) { o.Clock, o.SkewMargin = clock, skew })
+		},
+		Faulty: func(t *testing.T, kind error) workset.StateStore {
+			c, name := testenv.S3(t), "no-such-bucket" // a missing bucket is a misconfiguration
+			if kind == workset.ErrUnavailable {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr := l.Addr().String()
+				l.Close() // nothing listens there now
+				c, name = testenv.S3(t, func(o *s3.Options) { o.BaseEndpoint, o.RetryMaxAttempts = aws.String("http://"+addr), 1 }), "b"
+			}
+			b, err := sentinel.NewS3Bucket(c, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := sentinel.New(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
 		},
 	})
 }

@@ -2,10 +2,12 @@ package dynamostore_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
@@ -44,6 +46,23 @@ func TestConformance(t *testing.T) {
 		SkewMargin: skew,
 		NewStore: func(t *testing.T, clock workset.Clock) workset.StateStore {
 			s, _, _ := newStore(t, clock)
+			return s
+		},
+		Faulty: func(t *testing.T, kind error) workset.StateStore {
+			client := testenv.DynamoDB(t) // a missing table is a misconfiguration
+			if kind == workset.ErrUnavailable {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr := l.Addr().String()
+				l.Close() // nothing listens there now
+				client = testenv.DynamoDB(t, func(o *dynamodb.Options) { o.BaseEndpoint, o.RetryMaxAttempts = aws.String("http://"+addr), 1 })
+			}
+			s, err := dynamostore.New(client, "no-such-table")
+			if err != nil {
+				t.Fatal(err)
+			}
 			return s
 		},
 	})

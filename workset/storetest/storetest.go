@@ -38,12 +38,20 @@ type Harness struct {
 	// Sequential runs subtests one at a time (for stores that share a server
 	// that dislikes parallel load).
 	Sequential bool
+	// Faulty, when set, returns a store whose infrastructure fails with the
+	// given kind: workset.ErrUnavailable (its server does not answer: a closed
+	// port) or workset.ErrMisconfigured (its table or bucket is missing, or its
+	// credentials are refused). The suite checks that every call then fails
+	// with that kind, in the contract's format. Without it that case is
+	// skipped, with the reason logged.
+	Faulty func(t *testing.T, kind error) workset.StateStore
 }
 
 // Start is the time the suite's clocks start at.
 var Start = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 type env struct {
+	h     *Harness
 	t     testing.TB
 	ctx   context.Context
 	s     workset.StateStore
@@ -107,6 +115,9 @@ var suite = []struct {
 	{"Context", []behaviour{
 		{"CanceledCallsFailWithTheContextErrorWritingNothing", testCanceledContext},
 	}},
+	{"Faults", []behaviour{
+		{"InfrastructureFaultsHaveTheirKinds", testFaultKinds},
+	}},
 }
 
 // behaviour is one case of the suite.
@@ -130,7 +141,7 @@ func Run(t *testing.T, h Harness) {
 					}
 					clock := NewClock(Start)
 					s := h.NewStore(t, clock)
-					tc.fn(&env{t: t, ctx: t.Context(), s: s, clock: clock, caps: s.Capabilities(), skew: h.SkewMargin})
+					tc.fn(&env{h: &h, t: t, ctx: t.Context(), s: s, clock: clock, caps: s.Capabilities(), skew: h.SkewMargin})
 				})
 			}
 		})
