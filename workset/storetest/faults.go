@@ -26,7 +26,10 @@ func testFaultKinds(e *env) {
 				_, err := s.Register(e.ctx, workset.RegisterRequest{ID: "ws-f1", Bucket: "b", Prefix: "worksets/ws-f1/"})
 				return err
 			},
-			"Transition":   func() error { _, err := s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-f1", To: workset.StateInProgress}); return err },
+			"Transition": func() error {
+				_, err := s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-f1", To: workset.StateInProgress})
+				return err
+			},
 			"AcquireLease": func() error { _, err := s.AcquireLease(e.ctx, "ws-f1", "m", time.Minute); return err },
 		}
 		for name, call := range calls {
