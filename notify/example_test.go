@@ -30,7 +30,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	store := observe.Wrap(mem, &notify.SNS{Client: printClient{}, TopicARN: "arn:aws:sns:us-west-2:123456789012:worksets"})
+	publisher := &notify.SNS{Client: printClient{}, TopicARN: "arn:aws:sns:us-west-2:123456789012:worksets"}
+	store := observe.Wrap(mem, publisher)
 	if _, err := store.Register(ctx, workset.RegisterRequest{ID: "ws-1"}); err != nil {
 		panic(err)
 	}
@@ -38,6 +39,10 @@ func Example() {
 		if _, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: to}); err != nil {
 			panic(err)
 		}
+	}
+	// Publishing is off the write path: Close delivers what is queued.
+	if err := publisher.Close(ctx); err != nil {
+		panic(err)
 	}
 	// Output:
 	// workset ws-1 is error

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,8 +41,11 @@ type Message struct {
 	At        string        `json:"timestamp"`
 }
 
-// SNS publishes transitions to a topic. Observe never blocks the caller for
-// long (each publish has Timeout) and logs failures; Publish returns them.
+// SNS publishes transitions to a topic. Observe is off the write path: it
+// queues the event (at most QueueSize waiting) and returns at once; one
+// goroutine publishes them in order, each within Timeout, and logs failures.
+// A full queue drops the event, counted by Dropped and logged. Close delivers
+// what is queued. Publish is the synchronous call, returning its error.
 type SNS struct {
 	Client   SNSClient
 	TopicARN string
@@ -48,8 +53,55 @@ type SNS struct {
 	States []workset.State
 	// Timeout bounds one publish (default 5s).
 	Timeout time.Duration
-	// Logger receives publish failures (default: discarded).
+	// Logger receives publish failures and drops (default: discarded).
 	Logger *slog.Logger
+	// QueueSize bounds the events waiting to be published (default 1000).
+	QueueSize int
+
+	once    sync.Once
+	queue   chan queued
+	done    chan struct{}
+	dropped atomic.Int64
+}
+
+type queued struct {
+	ctx context.Context
+	e   observe.Event
+}
+
+// start starts the publishing goroutine, once.
+func (p *SNS) start() {
+	p.once.Do(func() {
+		n := p.QueueSize
+		if n <= 0 {
+			n = 1000
+		}
+		p.queue, p.done = make(chan queued, n), make(chan struct{})
+		go func() {
+			defer close(p.done)
+			for q := range p.queue {
+				if err := p.Publish(q.ctx, q.e); err != nil && p.Logger != nil {
+					p.Logger.WarnContext(q.ctx, "notification not sent", "workset", q.e.WorksetID, "err", err)
+				}
+			}
+		}()
+	})
+}
+
+// Dropped is how many notifications a full queue dropped.
+func (p *SNS) Dropped() int64 { return p.dropped.Load() }
+
+// Close stops queueing and waits until what was queued is published, or ctx
+// ends. Observe must not be called after Close.
+func (p *SNS) Close(ctx context.Context) error {
+	p.start()
+	close(p.queue)
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("notify: %d notifications still queued: %w", len(p.queue), ctx.Err())
+	}
 }
 
 func (p *SNS) wants(s workset.State) bool {
@@ -95,9 +147,18 @@ func (p *SNS) Publish(ctx context.Context, e observe.Event) error {
 	return nil
 }
 
-// Observe implements observe.Observer.
+// Observe implements observe.Observer: it queues e and returns at once.
 func (p *SNS) Observe(ctx context.Context, e observe.Event) {
-	if err := p.Publish(ctx, e); err != nil && p.Logger != nil {
-		p.Logger.WarnContext(ctx, "notification not sent", "workset", e.WorksetID, "err", err)
+	if e.Kind != observe.Transitioned || !p.wants(e.To) {
+		return
+	}
+	p.start()
+	select {
+	case p.queue <- queued{ctx: context.WithoutCancel(ctx), e: e}:
+	default:
+		n := p.dropped.Add(1)
+		if p.Logger != nil {
+			p.Logger.WarnContext(ctx, "notification dropped: the queue is full", "workset", e.WorksetID, "to", e.To, "dropped", n)
+		}
 	}
 }

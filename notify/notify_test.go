@@ -1,9 +1,11 @@
 package notify_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,5 +126,68 @@ func TestPublishReportsRefusal(t *testing.T) {
 	err := p.Publish(t.Context(), observe.Event{Kind: observe.Transitioned, WorksetID: "ws-1", From: workset.StateInProgress, To: workset.StateFailed})
 	if err == nil || !strings.Contains(err.Error(), "in_progress -> failed of workset ws-1") || !strings.Contains(err.Error(), "NotFound") {
 		t.Fatalf("Publish to a missing topic: %v", err)
+	}
+}
+
+// blockingClient holds every publish until released.
+type blockingClient struct {
+	release chan struct{}
+	sent    atomic.Int64
+}
+
+func (b *blockingClient) Publish(ctx context.Context, _ *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	b.sent.Add(1)
+	return &sns.PublishOutput{}, nil
+}
+
+// Publishing is off the write path (issue 27): a write returns while SNS
+// hangs; a full queue drops and counts; Close delivers what was queued.
+func TestNotifyIsOffTheWritePath(t *testing.T) {
+	t.Parallel()
+	client := &blockingClient{release: make(chan struct{})}
+	p := &notify.SNS{Client: client, TopicARN: topicARN, QueueSize: 2, Timeout: time.Minute}
+	mem, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := observe.Wrap(mem, p)
+	ctx := t.Context()
+	for i := range 5 {
+		id := fmt.Sprintf("ws-%d", i)
+		if _, err := store.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateIgnored}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateReady}); err != nil {
+			t.Fatal(err)
+		}
+		// In progress, then error: notified (the write returns while SNS hangs).
+		if _, err := store.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateInProgress}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Transition(ctx, workset.TransitionRequest{ID: id, To: workset.StateError}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two queued, and one in flight if the publisher took it already: the
+	// other two or three were dropped, and the writes all returned.
+	if d := p.Dropped(); d < 2 || d > 3 {
+		t.Errorf("dropped %d of 5 with a queue of 2, want 2 or 3", d)
+	}
+	close(client.release)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.sent.Load() + p.Dropped(); got != 5 {
+		t.Errorf("sent %d + dropped %d = %d, want all 5 accounted for", client.sent.Load(), p.Dropped(), got)
 	}
 }
