@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
@@ -389,5 +392,32 @@ func TestHugeForeignHistoryIsTrimmed(t *testing.T) {
 	}
 	if host := raw[0].(*types.AttributeValueMemberM).Value["host"]; host == nil {
 		t.Error("the trim dropped a key another tool stored in its entries")
+	}
+}
+
+// A record another tool made too large to grow is the stored data's fault,
+// reported as ErrMalformed naming the item, never as the caller's invalid
+// input (issue 26, API 8), and nothing is written.
+func TestOverfullItemIsTheStoresData(t *testing.T) {
+	t.Parallel()
+	st, _, c := newStore(t, storetest.NewClock(storetest.Start))
+	ctx := t.Context()
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(st.Table()), Key: map[string]types.AttributeValue{"workset_id": &types.AttributeValueMemberS{Value: "big"}},
+		UpdateExpression: aws.String("SET notes = :n"), ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberS{Value: strings.Repeat("x", 408_500)}}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Get(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Transition(ctx, workset.TransitionRequest{ID: "big", To: workset.StateInProgress, Reason: strings.Repeat("r", 1000)})
+	if !errors.Is(err, workset.ErrMalformed) || errors.Is(err, workset.ErrInvalidInput) {
+		t.Fatalf("a write to an over-full item: %v; want ErrMalformed, not invalid input", err)
+	}
+	if after, err := st.Get(ctx, "big"); err != nil || after.Version != before.Version {
+		t.Errorf("the refused write changed the record: %v, %v", after, err)
 	}
 }

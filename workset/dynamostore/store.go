@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -207,6 +208,10 @@ func interpret(op, id string, err error) error {
 		return &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: op + ": condition not met", Err: err}
 	case errors.As(err, &rnf):
 		return &workset.Error{ID: id, Kind: workset.ErrMisconfigured, Detail: fmt.Sprintf("dynamostore: %s: table or index missing (create it with CreateTable)", op), Err: err}
+	case errors.As(err, &ve) && ve.ErrorCode() == "ValidationException" && strings.Contains(err.Error(), "exceeded the maximum allowed size"):
+		// What the request adds is bounded (workset.MaxErrorDetails, ...): a
+		// record this large is the stored data's doing, not the caller's.
+		return &workset.MalformedError{ID: id, Attribute: "item", Detail: "the stored record is too large to write (DynamoDB's 400 KB item limit): trim its history, metadata or metrics"}
 	case errors.As(err, &ve) && ve.ErrorCode() == "ValidationException":
 		return fmt.Errorf("%w: dynamostore: %s %s: %w", workset.ErrInvalidInput, op, id, err)
 	}
