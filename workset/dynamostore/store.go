@@ -35,8 +35,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
