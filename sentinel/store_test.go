@@ -1,7 +1,6 @@
 package sentinel_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -51,13 +50,7 @@ func TestConformanceS3(t *testing.T) {
 		Faulty: func(t *testing.T, kind error) workset.StateStore {
 			c, name := testenv.S3(t), "no-such-bucket" // a missing bucket is a misconfiguration
 			if kind == workset.ErrUnavailable {
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr := l.Addr().String()
-				l.Close() // nothing listens there now
-				c, name = testenv.S3(t, func(o *s3.Options) { o.BaseEndpoint, o.RetryMaxAttempts = aws.String("http://"+addr), 1 }), "b"
+				c, name = testenv.S3(t, func(o *s3.Options) { o.BaseEndpoint, o.RetryMaxAttempts = aws.String(testenv.ClosedEndpoint(t)), 1 }), "b"
 			}
 			b, err := sentinel.NewS3Bucket(c, name)
 			if err != nil {

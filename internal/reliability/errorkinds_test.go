@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -19,18 +18,6 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 )
-
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // Infrastructure failures have documented kinds on every store, in the
 // contract's format (issue 26, errors): a caller tells "fix your
@@ -66,7 +53,7 @@ func TestInfrastructureFailuresHaveKinds(t *testing.T) {
 			return s
 		}, workset.ErrMisconfigured},
 		{"DynamoDB/DeadEndpoint", func(t *testing.T) workset.StateStore {
-			s, err := dynamostore.New(testenv.DynamoDB(t, noRetry, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String("http://" + closedPort(t)) }), "t")
+			s, err := dynamostore.New(testenv.DynamoDB(t, noRetry, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(testenv.ClosedEndpoint(t)) }), "t")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +76,7 @@ func TestInfrastructureFailuresHaveKinds(t *testing.T) {
 			}), bucket)
 		}, workset.ErrMisconfigured},
 		{"S3/DeadEndpoint", func(t *testing.T) workset.StateStore {
-			return sentinelOver(t, testenv.S3(t, s3NoRetry, func(o *s3.Options) { o.BaseEndpoint = aws.String("http://" + closedPort(t)) }), bucket)
+			return sentinelOver(t, testenv.S3(t, s3NoRetry, func(o *s3.Options) { o.BaseEndpoint = aws.String(testenv.ClosedEndpoint(t)) }), bucket)
 		}, workset.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -100,4 +101,17 @@ func S3IgnoringConditions(t testing.TB) (*s3.Client, string) {
 		o.UsePathStyle = true
 	})
 	return c, Bucket(t, c)
+}
+
+// ClosedEndpoint returns an http://127.0.0.1:PORT address nothing listens on
+// (a port taken and let go), for tests of a store whose server is gone.
+func ClosedEndpoint(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
 }

@@ -2,7 +2,6 @@ package dynamostore_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -51,13 +50,9 @@ func TestConformance(t *testing.T) {
 		Faulty: func(t *testing.T, kind error) workset.StateStore {
 			client := testenv.DynamoDB(t) // a missing table is a misconfiguration
 			if kind == workset.ErrUnavailable {
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr := l.Addr().String()
-				l.Close() // nothing listens there now
-				client = testenv.DynamoDB(t, func(o *dynamodb.Options) { o.BaseEndpoint, o.RetryMaxAttempts = aws.String("http://"+addr), 1 })
+				client = testenv.DynamoDB(t, func(o *dynamodb.Options) {
+					o.BaseEndpoint, o.RetryMaxAttempts = aws.String(testenv.ClosedEndpoint(t)), 1
+				})
 			}
 			s, err := dynamostore.New(client, "no-such-table")
 			if err != nil {
