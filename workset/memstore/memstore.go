@@ -172,11 +172,6 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 	return fn(w, s.now())
 }
 
-// touch records a lease write: version and updated time.
-func (s *Store) touch(w *workset.Workset, now time.Time) {
-	w.Version++
-	w.UpdatedAt = now
-}
 
 // Transition implements workset.StateStore.
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
@@ -207,26 +202,15 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 // AcquireLease implements workset.StateStore.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Duration) (_ *workset.Lease, err error) {
 	defer storekit.WrapContextError(&err, id)
-	var out workset.Lease
-	err = s.update(ctx, id, storekit.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) error {
-		decision, err := storekit.CheckAcquire(w, owner, now, s.opts.SkewMargin)
-		if err != nil {
-			return err
-		}
-		if decision == storekit.AcquireExtend {
-			w.Lease.ExpiresAt = now.Add(ttl)
-		} else {
-			w.FencingToken++
-			w.Lease = &workset.Lease{WorksetID: id, Owner: owner, Token: w.FencingToken, AcquiredAt: now, ExpiresAt: now.Add(ttl)}
-		}
-		s.touch(w, now)
-		out = *w.Lease
-		return nil
+	var out *workset.Lease
+	err = s.update(ctx, id, storekit.ValidateLeaseRequest(id, owner, ttl), func(w *workset.Workset, now time.Time) (err error) {
+		out, err = storekit.ApplyAcquire(w, owner, ttl, now, s.opts.SkewMargin)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // Claim implements workset.Claimer: the lease and the move to in_progress in
@@ -262,32 +246,22 @@ func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset
 // RenewLease implements workset.StateStore.
 func (s *Store) RenewLease(ctx context.Context, lease workset.Lease, ttl time.Duration) (_ *workset.Lease, err error) {
 	defer storekit.WrapContextError(&err, lease.WorksetID)
-	var out workset.Lease
-	err = s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) error {
-		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
-			return err
-		}
-		w.Lease.ExpiresAt = now.Add(ttl)
-		s.touch(w, now)
-		out = *w.Lease
-		return nil
+	var out *workset.Lease
+	err = s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, ttl), func(w *workset.Workset, now time.Time) (err error) {
+		out, err = storekit.ApplyRenew(w, lease, ttl, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	return out, nil
 }
 
 // ReleaseLease implements workset.StateStore.
 func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err error) {
 	defer storekit.WrapContextError(&err, lease.WorksetID)
 	return s.update(ctx, lease.WorksetID, storekit.ValidateLeaseRequest(lease.WorksetID, lease.Owner, time.Second), func(w *workset.Workset, now time.Time) error {
-		if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
-			return err
-		}
-		w.Lease = nil
-		s.touch(w, now)
-		return nil
+		return storekit.ApplyRelease(w, lease, now)
 	})
 }
 

@@ -9,4 +9,26 @@
 // in workset/storetest as the stores of this module do. memstore is the
 // shortest complete example; dynamostore shows how to put the same rules
 // inside conditional writes and call them only to explain a refusal.
+//
+// A store that reads a record, decides and writes it back atomically (under a
+// lock, or with a compare-and-swap on its version) needs, per method:
+//
+//	Register      NormalizeRegister, then NewWorkset
+//	Transition    NormalizeTransition; if req.IdempotencyKey is the key of the
+//	              write that made the state what it is, return the record as it
+//	              is (a retry); else CheckTransition, ApplyTransition, and keep
+//	              req.IdempotencyKey beside the record (lease writes keep it)
+//	AcquireLease  ValidateLeaseRequest, then ApplyAcquire
+//	RenewLease    ValidateLeaseRequest, then ApplyRenew
+//	ReleaseLease  ValidateLeaseRequest, then ApplyRelease
+//	Claim         NormalizeClaim; the same key check as Transition; CheckClaim,
+//	              ApplyClaim, keep the key
+//	Import        ValidateImport, CheckImportReplace, PrepareImport (the
+//	              destination's lease and fencing counter are kept)
+//	List          NormalizeList; cursors must name a position that survives
+//	              worksets leaving the query between pages (an ID, not an offset)
+//
+// and every method defers WrapContextError. The conformance suite
+// (workset/storetest) checks each of these promises, and fails a store that
+// breaks one.
 package storekit
