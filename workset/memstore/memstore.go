@@ -172,7 +172,6 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 	return fn(w, s.now())
 }
 
-
 // Transition implements workset.StateStore.
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
