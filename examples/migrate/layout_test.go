@@ -16,10 +16,10 @@ import (
 )
 
 // The README's commands, run as written on a bucket the daylily monitor laid
-// out (its root, its names, data under every folder, a data-only folder),
-// never requeue it (issue 24, 1): the wrong root and the wrong naming are
-// refused with counts, and with the right root the naming is detected, the
+// out (its root, its names, data under every folder, a data-only folder), are
+// right for it (issue 24, 1): the root and the naming are detected, the
 // data-only folder is skipped and named, and what is finished stays finished.
+// A wrong root or naming given explicitly is refused with counts.
 func TestREADMECommandsOnADaylilyBucket(t *testing.T) { // not parallel: it sets the environment
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -58,23 +58,24 @@ func TestREADMECommandsOnADaylilyBucket(t *testing.T) { // not parallel: it sets
 		}
 		return stdout.String() + stderr.String()
 	}
-	// The README's command as written: the root is not where the worksets are.
-	if out := cli(1, "plan"); !strings.Contains(out, "pass --prefix "+root) {
-		t.Errorf("plan with the default root:\n%s", out)
+	// A wrong root, given explicitly: refused, naming the right one.
+	if out := cli(1, "plan", "--prefix", "worksets/"); !strings.Contains(out, "pass --prefix "+root) {
+		t.Errorf("plan with the guide's root on a daylily bucket:\n%s", out)
 	}
 	// The wrong naming, chosen explicitly: refused with the counts.
 	if out := cli(1, "apply", "--create-table", "--prefix", root, "--naming", "guide"); !strings.Contains(out, "4 folders hold daylily.* sentinels and 0 hold _READY-style") {
 		t.Errorf("apply --naming guide on a daylily bucket:\n%s", out)
 	}
-	// With the root: the naming is detected, and the report counts the folders.
-	out := cli(0, "plan", "--prefix", root)
-	for _, want := range []string{"--naming daylily", "source folders: 5 seen, 4 worksets, 1 without a sentinel; 1 skipped: no sentinel (e.g. data-only)"} {
+	// The README's command as written: root and naming are detected, and the
+	// report counts the folders.
+	out := cli(0, "plan")
+	for _, want := range []string{"--prefix " + root, "--naming daylily", "source folders: 5 seen, 4 worksets, 1 without a sentinel; 1 skipped: no sentinel (e.g. data-only)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}
 	}
-	cli(0, "apply", "--create-table", "--prefix", root)
-	cli(0, "verify", "--prefix", root)
+	cli(0, "apply", "--create-table")
+	cli(0, "verify")
 	ddb, err := dynamostore.New(ddbc, table)
 	if err != nil {
 		t.Fatal(err)

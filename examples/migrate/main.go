@@ -113,7 +113,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	fs.SetOutput(stderr)
 	var f flags
 	fs.StringVar(&f.bucket, "bucket", "", "S3 bucket holding the worksets (required)")
-	fs.StringVar(&f.prefix, "prefix", sentinel.DefaultRoot, "prefix under which each workset has its folder")
+	fs.StringVar(&f.prefix, "prefix", "auto", "prefix under which each workset has its folder: auto (the known root that holds objects, worksets/ or daylily_monitoring/active_worksets/; refused when both do)")
 	fs.StringVar(&f.table, "table", dynamostore.DefaultTable, "DynamoDB table")
 	fs.StringVar(&f.region, "region", "us-west-2", "AWS region")
 	fs.StringVar(&f.naming, "naming", "auto", "sentinel names: auto (what the bucket holds; refused when it holds both or neither), guide (_READY, ...) or daylily (daylily.ready, ...)")
@@ -156,14 +156,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	if f.bucket == "" {
 		return usageError("--bucket is required")
 	}
-	if f.prefix != "" && !strings.HasSuffix(f.prefix, "/") {
+	if f.prefix != "" && f.prefix != "auto" && !strings.HasSuffix(f.prefix, "/") {
 		f.prefix += "/"
 	}
 	if f.concurrency < 1 {
 		return usageError("--concurrency must be at least 1")
 	}
 	if cmd == "iam-policy" {
-		doc, err := iamPolicy(f.region, f.account, f.table, f.bucket, f.prefix, f.createTable)
+		prefixes := []string{f.prefix}
+		if f.prefix == "auto" {
+			prefixes = knownRoots // --prefix auto lists both
+		}
+		doc, err := iamPolicy(f.region, f.account, f.table, f.bucket, prefixes, f.createTable)
 		if err != nil {
 			return err
 		}
@@ -213,6 +217,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 	}
 	// The source must be readable, and laid out as the flags say, before
 	// anything is created.
+	if f.prefix == "auto" {
+		if f.prefix, err = detectRoot(ctx, bucket); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "migrate: --prefix %s\n", f.prefix)
+	}
 	if _, err := bucket.List(ctx, sentinel.ListInput{Prefix: f.prefix, MaxKeys: 1}); err != nil {
 		return fmt.Errorf("bucket %s cannot be read (nothing was created or changed): %w", f.bucket, err)
 	}
@@ -296,9 +306,33 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 // knownRoots are the roots the two conventions' tools use.
 var knownRoots = []string{sentinel.DefaultRoot, "daylily_monitoring/active_worksets/"}
 
+// detectRoot is --prefix auto: the known root that holds objects; the
+// default root when none does (a bucket to roll back into); refused when both
+// do (two layouts in one bucket: name the one to migrate).
+func detectRoot(ctx context.Context, b *sentinel.S3Bucket) (string, error) {
+	var held []string
+	for _, root := range knownRoots {
+		out, err := b.List(ctx, sentinel.ListInput{Prefix: root, MaxKeys: 1})
+		if err != nil {
+			return "", fmt.Errorf("bucket %s cannot be read (nothing was created or changed): %w", b.Name(), err)
+		}
+		if len(out.Objects) > 0 {
+			held = append(held, root)
+		}
+	}
+	switch len(held) {
+	case 0:
+		return sentinel.DefaultRoot, nil
+	case 1:
+		return held[0], nil
+	}
+	return "", &exitError{1, fmt.Sprintf("both %s hold objects: pass --prefix with the one to migrate (nothing was created or changed)", strings.Join(held, " and "))}
+}
+
 // checkRoot refuses an empty root when another known root of the bucket holds
 // folders: the flags point at the wrong place, and a plan of nothing would
-// read as a finished migration.
+// read as a finished migration. A root this caller may not list is no
+// evidence either way.
 func checkRoot(ctx context.Context, b *sentinel.S3Bucket, root string) error {
 	out, err := b.List(ctx, sentinel.ListInput{Prefix: root, MaxKeys: 1})
 	if err != nil || len(out.Objects) > 0 {
@@ -309,6 +343,9 @@ func checkRoot(ctx context.Context, b *sentinel.S3Bucket, root string) error {
 			continue
 		}
 		o, err := b.List(ctx, sentinel.ListInput{Prefix: other, MaxKeys: 1})
+		if errors.Is(err, workset.ErrMisconfigured) {
+			continue // not ours to list (a least-privilege policy for root)
+		}
 		if err != nil {
 			return err
 		}
