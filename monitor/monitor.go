@@ -728,7 +728,13 @@ func (m *Monitor) keepAlive(ctx context.Context, cancel context.CancelCauseFunc,
 		mu.Lock()
 		l := *current
 		mu.Unlock()
-		nl, err := m.store.RenewLease(ctx, *l, m.opts.LeaseTTL)
+		// A renewal in flight is let finish, not abandoned when the handler
+		// ends: an abandoned request can still reach the store after the
+		// outcome's write has read the lock, and make that write fail (the
+		// sentinel store's lock object changed under it). work waits for it.
+		rctx, rcancel := context.WithDeadline(context.WithoutCancel(ctx), l.ExpiresAt)
+		nl, err := m.store.RenewLease(rctx, *l, m.opts.LeaseTTL)
+		rcancel()
 		switch {
 		case err == nil:
 			mu.Lock()

@@ -134,6 +134,21 @@ func (s *Store) ReleaseLease(ctx context.Context, lease workset.Lease) (err erro
 	if err := s.requireAtomic(ctx); err != nil {
 		return err
 	}
+	for attempt := 0; ; attempt++ {
+		err := s.releaseOnce(ctx, lease)
+		// The lock object changed under the release, but may still be this
+		// lease (a renewal of the holder's that landed late): look again.
+		if errors.Is(err, workset.ErrLeaseLost) && attempt < 3 && ctx.Err() == nil {
+			if _, _, cerr := s.current(ctx, lease); cerr == nil {
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// releaseOnce is one attempt of ReleaseLease.
+func (s *Store) releaseOnce(ctx context.Context, lease workset.Lease) (err error) {
 	b, etag, err := s.current(ctx, lease)
 	if err != nil {
 		return err

@@ -26,6 +26,14 @@ func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (
 	}
 	for attempt := 0; ; attempt++ {
 		w, err := s.transitionOnce(ctx, req)
+		// A lock object that changed between the read and the fenced write
+		// may still hold this very lease (a renewal of the holder's that
+		// landed late): the lease is not lost, so look again, a few times.
+		if errors.Is(err, workset.ErrLeaseLost) && req.Lease != nil && attempt < 3 && ctx.Err() == nil {
+			if cur, gerr := s.Get(ctx, req.ID); gerr == nil && storekit.CheckLeaseCurrent(cur, *req.Lease) == nil {
+				continue
+			}
+		}
 		// A keyed request refused because the workset changed may have been
 		// refused by an earlier attempt of its own that landed late (an
 		// abandoned request still reaches S3): look again, a few times.
