@@ -497,7 +497,7 @@ func (m *Monitor) claim(ctx context.Context, id string) (*workset.Workset, error
 // written), as opposed to a failure that leaves its outcome unknown.
 func refusal(err error) bool {
 	for _, k := range []error{workset.ErrLeaseHeld, workset.ErrNotLeasable, workset.ErrConflict, workset.ErrNotFound,
-		workset.ErrInvalidInput, workset.ErrUnsupported} {
+		workset.ErrInvalidInput, workset.ErrUnsupported, workset.ErrMisconfigured} {
 		if errors.Is(err, k) {
 			return true
 		}

@@ -105,6 +105,9 @@ import (
 // DefaultRoot is the default prefix holding the worksets.
 const DefaultRoot = "worksets/"
 
+// DaylilyRoot is the prefix the legacy daylily monitor keeps its worksets in.
+const DaylilyRoot = "daylily_monitoring/active_worksets/"
+
 // LegacyOwner is the owner reported for a lock object a legacy monitor wrote.
 const LegacyOwner = "legacy-monitor"
 

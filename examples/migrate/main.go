@@ -304,7 +304,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer, httpCl
 }
 
 // knownRoots are the roots the two conventions' tools use.
-var knownRoots = []string{sentinel.DefaultRoot, "daylily_monitoring/active_worksets/"}
+var knownRoots = []string{sentinel.DefaultRoot, sentinel.DaylilyRoot}
 
 // detectRoot is --prefix auto: the known root that holds objects; the
 // default root when none does (a bucket to roll back into); refused when both

@@ -22,7 +22,7 @@ import (
 )
 
 // deepRoot is the daylily monitor's root, where the deep layouts are seeded.
-const deepRoot = "daylily_monitoring/active_worksets/"
+const deepRoot = sentinel.DaylilyRoot
 
 // seedDeepLayout writes n daylily-shaped folders of `files` objects each: a
 // sentinel (ready, one in ten complete) and a sample sheet at the top, the
