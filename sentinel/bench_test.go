@@ -73,6 +73,6 @@ func BenchmarkDeriveListing(b *testing.B) {
 }
 
 // Get reports every object missing: the listing has no bodies.
-func (l *listing) Get(context.Context, string) ([]byte, string, error) {
-	return nil, "", sentinel.ErrObjectNotFound
+func (l *listing) Get(context.Context, string) (sentinel.Content, string, error) {
+	return sentinel.Content{}, "", sentinel.ErrObjectNotFound
 }

@@ -44,19 +44,29 @@ type ListOutput struct {
 	NextContinuationToken string
 }
 
+// Content is an object's body and its user metadata (x-amz-meta-* on S3: at
+// most 2 KB in all, lower-case keys, ASCII values). Metadata is written and
+// read with the body, in the same request; a listing shows neither.
+type Content struct {
+	Body []byte
+	Meta map[string]string
+}
+
 // Bucket is the small object-store surface the sentinel store needs. S3Bucket
 // and DirBucket implement it. All methods are safe for concurrent use.
 type Bucket interface {
 	// List returns one page of keys under a prefix.
 	List(ctx context.Context, in ListInput) (*ListOutput, error)
-	// Get returns an object's body and ETag, or ErrObjectNotFound.
-	Get(ctx context.Context, key string) (body []byte, etag string, err error)
+	// Get returns an object's body, metadata and ETag, or ErrObjectNotFound.
+	Get(ctx context.Context, key string) (c Content, etag string, err error)
 	// Create writes an object only if no object has the key (If-None-Match: *),
 	// or fails with ErrPreconditionFailed. It returns the new ETag.
-	Create(ctx context.Context, key string, body []byte) (etag string, err error)
+	Create(ctx context.Context, key string, c Content) (etag string, err error)
 	// Replace overwrites an object only if its ETag is ifMatch (If-Match), or
 	// fails with ErrPreconditionFailed (ErrObjectNotFound when it is gone).
-	Replace(ctx context.Context, key string, body []byte, ifMatch string) (etag string, err error)
+	// The ETag may depend on the body alone (S3's is its MD5), so a caller
+	// that compares and swaps writes a body that differs from the last one.
+	Replace(ctx context.Context, key string, c Content, ifMatch string) (etag string, err error)
 	// Delete removes an object; with ifMatch set, only if its ETag matches
 	// (else ErrPreconditionFailed). Deleting a missing object is not an error.
 	Delete(ctx context.Context, key string, ifMatch string) error

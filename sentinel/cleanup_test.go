@@ -112,7 +112,7 @@ func TestFailedDeleteNeverMovesAWorksetBack(t *testing.T) {
 		failing := pile[i%len(pile)]
 		id := fmt.Sprintf("ws-%d", i)
 		for _, n := range pile {
-			if _, err := b.Create(ctx, "worksets/"+id+"/"+n, []byte("2025-03-04T05:06:07Z")); err != nil {
+			if _, err := b.Create(ctx, "worksets/"+id+"/"+n, sentinel.Content{Body: []byte("2025-03-04T05:06:07Z")}); err != nil {
 				t.Fatal(err)
 			}
 		}

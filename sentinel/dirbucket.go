@@ -1,9 +1,11 @@
 package sentinel
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,7 +27,10 @@ import (
 // conditional Delete compare the ETag and swap under a lock that is exclusive
 // within the process (striped by key); across processes on one machine they are
 // atomic only against Create, not against each other. ETags are the quoted
-// MD5 of the content, as S3 computes them for simple uploads.
+// MD5 of the body, as S3 computes them for simple uploads. An object's
+// metadata is kept in its file, ahead of the body, behind a header that starts
+// with a NUL byte (metaHeader); a file without it, such as one written by
+// hand, is all body.
 type DirBucket struct {
 	root  string
 	locks [64]sync.Mutex
@@ -50,6 +55,33 @@ func NewDirBucket(dir string) (*DirBucket, error) {
 
 // Name returns the directory path.
 func (b *DirBucket) Name() string { return b.root }
+
+// metaHeader starts a file that holds metadata: the header, the metadata as
+// JSON on one line, then the body.
+const metaHeader = "\x00worksetstate-meta "
+
+// decodeFile splits a file into its content.
+func decodeFile(data []byte) Content {
+	rest, ok := bytes.CutPrefix(data, []byte(metaHeader))
+	if !ok {
+		return Content{Body: data}
+	}
+	line, body, ok := bytes.Cut(rest, []byte("\n"))
+	var meta map[string]string
+	if !ok || json.Unmarshal(line, &meta) != nil {
+		return Content{Body: data}
+	}
+	return Content{Body: body, Meta: meta}
+}
+
+// encodeFile renders content as a file.
+func encodeFile(c Content) []byte {
+	if len(c.Meta) == 0 {
+		return c.Body
+	}
+	line, _ := json.Marshal(c.Meta)
+	return slices.Concat([]byte(metaHeader), line, []byte("\n"), c.Body)
+}
 
 func etagOf(body []byte) string {
 	sum := md5.Sum(body)
@@ -183,36 +215,38 @@ func (b *DirBucket) fillETags(out *ListOutput, keys []Object) (vanished bool) {
 			out.CommonPrefixes = append(out.CommonPrefixes, o.Key)
 			continue
 		}
-		body, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(o.Key)))
+		data, err := os.ReadFile(filepath.Join(b.root, filepath.FromSlash(o.Key)))
 		if err != nil {
 			vanished = true // removed while listing
 			continue
 		}
-		o.ETag = etagOf(body)
+		c := decodeFile(data)
+		o.ETag, o.Size = etagOf(c.Body), int64(len(c.Body))
 		out.Objects = append(out.Objects, o)
 	}
 	return vanished
 }
 
 // Get implements Bucket.
-func (b *DirBucket) Get(ctx context.Context, key string) ([]byte, string, error) {
+func (b *DirBucket) Get(ctx context.Context, key string) (Content, string, error) {
 	// A directory answers at once; a canceled call still fails as a
 	// request to S3 would.
 	if err := ctx.Err(); err != nil {
-		return nil, "", err
+		return Content{}, "", err
 	}
 	p, err := b.path(key)
 	if err != nil {
-		return nil, "", err
+		return Content{}, "", err
 	}
-	body, err := os.ReadFile(p)
+	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+		return Content{}, "", fmt.Errorf("%w: %s", ErrObjectNotFound, key)
 	}
 	if err != nil {
-		return nil, "", err
+		return Content{}, "", err
 	}
-	return body, etagOf(body), nil
+	c := decodeFile(data)
+	return c, etagOf(c.Body), nil
 }
 
 // writeTemp writes body to a temporary file beside p.
@@ -237,7 +271,7 @@ func writeTemp(p string, body []byte) (string, error) {
 }
 
 // Create implements Bucket: write a temporary file, then link it into place.
-func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string, error) {
+func (b *DirBucket) Create(ctx context.Context, key string, c Content) (string, error) {
 	// A directory answers at once; a canceled call still fails as a
 	// request to S3 would.
 	if err := ctx.Err(); err != nil {
@@ -247,7 +281,7 @@ func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string
 	if err != nil {
 		return "", err
 	}
-	tmp, err := writeTemp(p, body)
+	tmp, err := writeTemp(p, encodeFile(c))
 	if err != nil {
 		return "", err
 	}
@@ -258,11 +292,11 @@ func (b *DirBucket) Create(ctx context.Context, key string, body []byte) (string
 		}
 		return "", err
 	}
-	return etagOf(body), nil
+	return etagOf(c.Body), nil
 }
 
 // Replace implements Bucket: compare the ETag, then rename a new file over it.
-func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatch string) (string, error) {
+func (b *DirBucket) Replace(ctx context.Context, key string, c Content, ifMatch string) (string, error) {
 	// A directory answers at once; a canceled call still fails as a
 	// request to S3 would.
 	if err := ctx.Err(); err != nil {
@@ -282,10 +316,10 @@ func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatc
 	if err != nil {
 		return "", err
 	}
-	if etagOf(cur) != ifMatch {
+	if etagOf(decodeFile(cur).Body) != ifMatch {
 		return "", fmt.Errorf("%w: %s has changed", ErrPreconditionFailed, key)
 	}
-	tmp, err := writeTemp(p, body)
+	tmp, err := writeTemp(p, encodeFile(c))
 	if err != nil {
 		return "", err
 	}
@@ -293,7 +327,7 @@ func (b *DirBucket) Replace(ctx context.Context, key string, body []byte, ifMatc
 		os.Remove(tmp)
 		return "", err
 	}
-	return etagOf(body), nil
+	return etagOf(c.Body), nil
 }
 
 // Delete implements Bucket.
@@ -318,7 +352,7 @@ func (b *DirBucket) Delete(ctx context.Context, key string, ifMatch string) erro
 		if err != nil {
 			return err
 		}
-		if etagOf(cur) != ifMatch {
+		if etagOf(decodeFile(cur).Body) != ifMatch {
 			return fmt.Errorf("%w: %s has changed", ErrPreconditionFailed, key)
 		}
 	}

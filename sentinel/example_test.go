@@ -45,7 +45,8 @@ func Example() {
 		}
 		fmt.Println(id, w.State)
 	}
-	// error -> ready writes _READY's new body and removes the masking _ERROR.
+	// error -> ready writes _READY's new body and removes the masking _ERROR;
+	// the empty .worksetstate marks a folder the SDK has written to.
 	if _, err := store.Transition(ctx, workset.TransitionRequest{ID: "ws-1", To: workset.StateReady, Reason: "requeued"}); err != nil {
 		log.Fatal(err)
 	}
@@ -59,6 +60,7 @@ func Example() {
 	// Output:
 	// ws-1 error
 	// ws-2 ready
+	//   .worksetstate
 	//   _READY
 	//   samples.tsv
 }
@@ -97,6 +99,7 @@ func ExampleNaming() {
 	naming.Names[workset.StateError] = "GO"
 	fmt.Println(naming.Validate() != nil)
 	// Output:
+	// .worksetstate
 	// GO
 	// true
 }

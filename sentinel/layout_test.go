@@ -19,7 +19,7 @@ func seed(t *testing.T, b sentinel.Bucket, root string, folders map[string][]str
 	t.Helper()
 	for id, names := range folders {
 		for _, n := range names {
-			if _, err := b.Create(t.Context(), root+id+"/"+n, []byte("2025-01-02T03:04:05Z")); err != nil {
+			if _, err := b.Create(t.Context(), root+id+"/"+n, sentinel.Content{Body: []byte("2025-01-02T03:04:05Z")}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -217,7 +217,7 @@ func TestLegacyLockTimesCompareLikeWithLike(t *testing.T) {
 
 	// A copied bucket: the lock file is new, its body says 2025.
 	seed(t, b, "worksets/", map[string][]string{"ws-copied": {"daylily.ready"}})
-	if _, err := b.Create(ctx, "worksets/ws-copied/daylily.lock", []byte("2025-01-02T03:04:05Z")); err != nil {
+	if _, err := b.Create(ctx, "worksets/ws-copied/daylily.lock", sentinel.Content{Body: []byte("2025-01-02T03:04:05Z")}); err != nil {
 		t.Fatal(err)
 	}
 	if w, err := s.Get(ctx, "ws-copied"); err != nil || w.Lease == nil || w.Lease.AcquiredAt.Year() != 2025 {

@@ -38,6 +38,9 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 		return nil, err
 	}
 	b := Body{At: now, Owner: owner, AcquiredAt: now, ExpiresAt: now.Add(ttl), Token: token}
+	if err := s.mark(ctx, snap); err != nil {
+		return nil, err
+	}
 	if snap.lock != nil && !snap.lock.Legacy {
 		b.Locked = snap.lock.Locked || snap.lock.Owner == ""
 	}
@@ -48,7 +51,11 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 	case storekit.AcquireTakeover:
 		_, err = s.swap(ctx, id, workset.StateLocked, b, snap.sentinels[workset.StateLocked].ETag)
 	default:
-		data, nonce := b.encode()
+		var data Content
+		var nonce string
+		if data, nonce, err = b.encode(); err != nil {
+			return nil, invalidRecord(id, err)
+		}
 		key := s.key(id, workset.StateLocked)
 		if _, err = s.bucket.Create(ctx, key, data); err != nil && errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce) {
 			err = nil
@@ -74,7 +81,7 @@ func (s *Store) AcquireLease(ctx context.Context, id, owner string, ttl time.Dur
 func (s *Store) heldBy(ctx context.Context, id string, cause error) error {
 	data, _, err := s.bucket.Get(ctx, s.key(id, workset.StateLocked))
 	if err == nil {
-		b := ParseBody(data)
+		b := ParseContent(data)
 		if l := b.lease(id); l != nil {
 			return &workset.LeaseHeldError{ID: id, Owner: l.Owner, ExpiresAt: l.ExpiresAt}
 		}
@@ -94,7 +101,7 @@ func (s *Store) current(ctx context.Context, lease workset.Lease) (Body, string,
 	if err != nil {
 		return Body{}, "", err
 	}
-	b := ParseBody(data)
+	b := ParseContent(data)
 	w := &workset.Workset{ID: lease.WorksetID, Lease: b.lease(lease.WorksetID)}
 	if err := storekit.CheckLeaseCurrent(w, lease); err != nil {
 		return Body{}, "", err
@@ -159,7 +166,7 @@ func (s *Store) releaseOnce(ctx context.Context, lease workset.Lease) (err error
 	} else {
 		// Keep the token where the next acquirer will see it, then let go.
 		fence := s.Prefix(lease.WorksetID) + fencePrefix + strconv.FormatInt(b.Token, 10)
-		if _, ferr := s.bucket.Create(ctx, fence, nil); ferr != nil && !errors.Is(ferr, ErrPreconditionFailed) {
+		if _, ferr := s.bucket.Create(ctx, fence, Content{}); ferr != nil && !errors.Is(ferr, ErrPreconditionFailed) {
 			return ferr
 		}
 		err = s.bucket.Delete(ctx, s.key(lease.WorksetID, workset.StateLocked), etag)

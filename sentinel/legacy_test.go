@@ -127,7 +127,9 @@ func keys(t *testing.T, b sentinel.Bucket, prefix string) []string {
 	}
 	var ks []string
 	for _, o := range out.Objects {
-		ks = append(ks, o.Key[len(prefix):])
+		if name := o.Key[len(prefix):]; name != ".worksetstate" { // the SDK's folder marker (TestFolderMarker)
+			ks = append(ks, name)
+		}
 	}
 	return ks
 }
@@ -140,7 +142,7 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 	b := s3Bucket(t)
 	ctx := t.Context()
 	for _, k := range []string{"worksets/ws-1/_READY", "worksets/ws-1/_ERROR", "worksets/ws-1/samples.tsv", "worksets/ws-1/data/_COMPLETE"} {
-		if _, err := b.Create(ctx, k, []byte("2024-01-15T10:00:00Z")); err != nil {
+		if _, err := b.Create(ctx, k, sentinel.Content{Body: []byte("2024-01-15T10:00:00Z")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -178,10 +180,10 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 		t.Errorf("objects after release (-want +got):\n%s", d)
 	}
 	// A legacy monitor's lock (timestamp body) is a live lease until its TTL.
-	if _, err := b.Create(ctx, "worksets/ws-2/_READY", nil); err != nil {
+	if _, err := b.Create(ctx, "worksets/ws-2/_READY", sentinel.Content{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Create(ctx, "worksets/ws-2/_LOCKED", []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	if _, err := b.Create(ctx, "worksets/ws-2/_LOCKED", sentinel.Content{Body: []byte(time.Now().UTC().Format(time.RFC3339))}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = st.AcquireLease(ctx, "ws-2", "host-1", time.Minute)
@@ -193,11 +195,11 @@ func TestTransitionRewritesSentinels(t *testing.T) {
 	// the guide's monitor writes _LOCKED once and never renews it while it
 	// runs, so a stale lock on the locked state proves nothing: it is not
 	// taken over (issue 23), an explicit transition decides.
-	if _, err := b.Create(ctx, "worksets/ws-3/_READY", nil); err != nil {
+	if _, err := b.Create(ctx, "worksets/ws-3/_READY", sentinel.Content{}); err != nil {
 		t.Fatal(err)
 	}
 	long := "2024-01-15T10:00:00Z\tclaimed by the nightly re-run of the alignment step on cluster c7 (ticket OPS-4411)"
-	if _, err := b.Create(ctx, "worksets/ws-3/_LOCKED", []byte(long)); err != nil {
+	if _, err := b.Create(ctx, "worksets/ws-3/_LOCKED", sentinel.Content{Body: []byte(long)}); err != nil {
 		t.Fatal(err)
 	}
 	if w, err := st.Get(ctx, "ws-3"); err != nil || w.Lease == nil || w.Lease.ExpiresAt.Year() != 2024 {
@@ -245,7 +247,7 @@ func TestLeaseRaceS3(t *testing.T) {
 // ignoringBucket is an endpoint that silently ignores conditional writes.
 type ignoringBucket struct{ sentinel.Bucket }
 
-func (b ignoringBucket) Create(ctx context.Context, key string, body []byte) (string, error) {
+func (b ignoringBucket) Create(ctx context.Context, key string, body sentinel.Content) (string, error) {
 	_ = b.Bucket.Delete(ctx, key, "")
 	return b.Bucket.Create(ctx, key, body)
 }
@@ -268,7 +270,7 @@ func TestProbeRefusesLeasesWithoutConditionalWrites(t *testing.T) {
 	if _, err := st.Get(ctx, "w"); !errors.Is(err, workset.ErrNotFound) {
 		t.Fatalf("a refused register left a workset: %v", err)
 	}
-	if _, err := dir.Create(ctx, "worksets/w/_READY", nil); err != nil { // a legacy writer's workset
+	if _, err := dir.Create(ctx, "worksets/w/_READY", sentinel.Content{}); err != nil { // a legacy writer's workset
 		t.Fatal(err)
 	}
 	for name, write := range map[string]func() error{
@@ -345,7 +347,7 @@ func TestLeftoverLegacyLockDoesNotBlock(t *testing.T) {
 	for id, lockAge := range map[string]time.Duration{"leftover": 10 * time.Minute, "live": time.Second} {
 		for name, age := range map[string]time.Duration{"daylily.ready": 20 * time.Minute, "daylily.lock": lockAge, "daylily.error": 5 * time.Minute} {
 			key := "worksets/" + id + "/" + name
-			if _, err := b.Create(ctx, key, []byte(now.Add(-age).UTC().Format(time.RFC3339)+"Z")); err != nil {
+			if _, err := b.Create(ctx, key, sentinel.Content{Body: []byte(now.Add(-age).UTC().Format(time.RFC3339) + "Z")}); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Chtimes(filepath.Join(dir, key), now.Add(-age), now.Add(-age)); err != nil {
@@ -406,7 +408,7 @@ func TestLegacyBodiesAreRead(t *testing.T) {
 		"worksets/e/daylily.ready": "2024-01-15T09:00:00Z",
 		"worksets/e/daylily.error": "2024-01-15T10:30:00.250000Z\tbwa exited 137 (out of memory)",
 	} {
-		if _, err := b.Create(ctx, k, []byte(body)); err != nil {
+		if _, err := b.Create(ctx, k, sentinel.Content{Body: []byte(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -493,7 +495,7 @@ type countingGets struct {
 	gets atomic.Int64
 }
 
-func (c *countingGets) Get(ctx context.Context, key string) ([]byte, string, error) {
+func (c *countingGets) Get(ctx context.Context, key string) (sentinel.Content, string, error) {
 	c.gets.Add(1)
 	return c.Bucket.Get(ctx, key)
 }
@@ -536,5 +538,102 @@ func TestReadyQueueReadsNoRecords(t *testing.T) {
 	}
 	if n := b.gets.Load(); n != 1 {
 		t.Errorf("listing the retrying queue read %d objects, want 1 (its record)", n)
+	}
+}
+
+// What a legacy reader reads of an object this SDK wrote is exactly
+// "<timestamp>\t<detail>" (the daylily monitor's report splits every body once
+// on a tab), with the SDK's record kept in the object's metadata; the SDK
+// still reads back the exact details. The SDK marks the folders it writes to,
+// so that passes over folders only legacy tools wrote read no body, and a
+// legacy body in a marked folder still reads as another tool's.
+func TestLegacyReadersReadExactlyTheLine(t *testing.T) {
+	t.Parallel()
+	b := s3Bucket(t)
+	st := newStore(t, b, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	ctx := t.Context()
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.AcquireLease(ctx, "x", "mon-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := "bwa exited 137\nout of memory\tkilled"
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "x", To: workset.StateInProgress, Lease: lease}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "x", To: workset.StateError, Lease: lease, ErrorDetails: details}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.List(ctx, sentinel.ListInput{Prefix: "worksets/x/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, o := range out.Objects {
+		name := strings.TrimPrefix(o.Key, "worksets/x/")
+		seen[name] = true
+		if !strings.HasPrefix(name, "daylily.") {
+			continue
+		}
+		c, _, err := b.Get(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.SplitN(string(c.Body), "\t", 2) // text.split("\t", 1)
+		if len(parts) != 2 || strings.ContainsAny(parts[1], "\n\r\t{") {
+			t.Errorf("%s: legacy readers read %q, want one <timestamp>\\t<detail> line", name, c.Body)
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339Nano, parts[0]); err != nil {
+			t.Errorf("%s: timestamp %q: %v", name, parts[0], err)
+		}
+		if name == "daylily.error" && parts[1] != "bwa exited 137 out of memory killed" {
+			t.Errorf("daylily.error detail %q", parts[1])
+		}
+		if c.Meta[sentinel.MetaKey] == "" {
+			t.Errorf("%s: no record in the metadata: %v", name, c.Meta)
+		}
+	}
+	if !seen["daylily.error"] || !seen[".worksetstate"] {
+		t.Errorf("folder holds %v, want daylily.error and the marker", seen)
+	}
+	w, err := st.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.State != workset.StateError || w.ErrorDetails != details {
+		t.Errorf("read back %s %q, want error %q", w.State, w.ErrorDetails, details)
+	}
+	// A legacy monitor then claims a workset in a folder the SDK marked, with
+	// a timestamp body long enough to be an SDK one: it is read, and is
+	// another tool's work.
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(ctx, "worksets/y/daylily.in_progress", sentinel.Content{Body: []byte("2024-01-15T10:00:00.123456+00:00")}); err != nil {
+		t.Fatal(err)
+	}
+	for w, err := range workset.All(ctx, st, workset.ListQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.ID == "y" && (w.State != workset.StateInProgress || !w.Foreign) {
+			t.Errorf("legacy claim in a marked folder listed as %s, foreign %v", w.State, w.Foreign)
+		}
+	}
+	// Reads never mark a folder.
+	if _, err := b.Create(ctx, "worksets/z/daylily.ready", sentinel.Content{Body: []byte("2024-01-15T10:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "z"); err != nil {
+		t.Fatal(err)
+	}
+	if ks := keys(t, b, "worksets/z/"); len(ks) != 1 {
+		t.Errorf("a read changed the folder: %v", ks)
+	}
+	if out, _ := b.List(ctx, sentinel.ListInput{Prefix: "worksets/z/"}); len(out.Objects) != 1 {
+		t.Errorf("a read marked the folder: %v", out.Objects)
 	}
 }

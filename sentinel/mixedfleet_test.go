@@ -47,7 +47,7 @@ func legacyClaim(ctx context.Context, b sentinel.Bucket, prefix string, pause ti
 	if err := b.Delete(ctx, prefix+"daylily.lock", ""); err != nil { // put_object overwrites: delete + create here
 		return false, err
 	}
-	if _, err := b.Create(ctx, prefix+"daylily.lock", stamp); err != nil {
+	if _, err := b.Create(ctx, prefix+"daylily.lock", sentinel.Content{Body: stamp}); err != nil {
 		return false, nil // someone created it in between: the overwrite would have won; count it as lost here
 	}
 	time.Sleep(pause)
@@ -60,7 +60,7 @@ func legacyClaim(ctx context.Context, b sentinel.Bucket, prefix string, pause ti
 			return false, nil // something changed: back off
 		}
 	}
-	if _, err := b.Create(ctx, prefix+"daylily.in_progress", stamp); err != nil {
+	if _, err := b.Create(ctx, prefix+"daylily.in_progress", sentinel.Content{Body: stamp}); err != nil {
 		return false, nil
 	}
 	return true, nil

@@ -47,7 +47,7 @@ func (s *Store) Probe(ctx context.Context) (ProbeResult, error) {
 	var r ProbeResult
 	key := s.opts.Root + "_worksetstate_probe_" + newNonce()
 	const stale = `"00000000000000000000000000000000"`
-	body := func() []byte { b, _ := Body{Reason: "conditional-write probe"}.encode(); return b }
+	body := func() Content { b, _, _ := Body{Reason: "conditional-write probe"}.encode(); return b }
 	if _, err := s.bucket.Create(ctx, key, body()); err != nil {
 		return r, probeError("creating "+key, err)
 	}

@@ -85,36 +85,36 @@ func (b *S3Bucket) List(ctx context.Context, in ListInput) (*ListOutput, error) 
 }
 
 // Get implements Bucket.
-func (b *S3Bucket) Get(ctx context.Context, key string) ([]byte, string, error) {
+func (b *S3Bucket) Get(ctx context.Context, key string) (Content, string, error) {
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, "", b.interpret("GetObject", key, err)
+		return Content{}, "", b.interpret("GetObject", key, err)
 	}
 	defer out.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(out.Body, maxBody+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("sentinel: reading s3://%s/%s: %w", b.bucket, key, err)
+		return Content{}, "", fmt.Errorf("sentinel: reading s3://%s/%s: %w", b.bucket, key, err)
 	}
-	return body, aws.ToString(out.ETag), nil
+	return Content{Body: body, Meta: out.Metadata}, aws.ToString(out.ETag), nil
 }
 
 // Create implements Bucket.
-func (b *S3Bucket) Create(ctx context.Context, key string, body []byte) (string, error) {
-	return b.put(ctx, key, body, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+func (b *S3Bucket) Create(ctx context.Context, key string, c Content) (string, error) {
+	return b.put(ctx, key, c, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
 }
 
 // Replace implements Bucket.
-func (b *S3Bucket) Replace(ctx context.Context, key string, body []byte, ifMatch string) (string, error) {
+func (b *S3Bucket) Replace(ctx context.Context, key string, c Content, ifMatch string) (string, error) {
 	if ifMatch == "" {
 		return "", fmt.Errorf("sentinel: Replace %s without an ETag", key)
 	}
-	return b.put(ctx, key, body, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(ifMatch) })
+	return b.put(ctx, key, c, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(ifMatch) })
 }
 
-func (b *S3Bucket) put(ctx context.Context, key string, body []byte, cond func(*s3.PutObjectInput)) (string, error) {
+func (b *S3Bucket) put(ctx context.Context, key string, c Content, cond func(*s3.PutObjectInput)) (string, error) {
 	for attempt := 0; ; attempt++ {
-		in := &s3.PutObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
+		in := &s3.PutObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key), Body: bytes.NewReader(c.Body),
+			ContentLength: aws.Int64(int64(len(c.Body))), ContentType: aws.String("text/plain; charset=utf-8"), Metadata: c.Meta}
 		cond(in)
 		out, err := b.client.PutObject(ctx, in)
 		if err == nil {

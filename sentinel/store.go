@@ -11,6 +11,19 @@
 // the Naming's precedence decides the state. A prefix with no sentinel is skipped
 // or read as ready, per the NoSentinel policy.
 //
+// # What legacy readers see
+//
+// The body of every sentinel this SDK writes is exactly one line,
+// "<timestamp>\t<detail>" (the write's time in UTC with microseconds and a Z;
+// the error details, the reason, or a short description, on one line), which
+// is what the daylily monitor's report splits and the guide's reader ignores.
+// The SDK's own record (lease, retry record, claim, idempotency key) is kept
+// in the object's user metadata (MetaKey), written and read in the same
+// request as the body. Two objects no legacy reader knows may appear in a
+// folder: the empty .worksetstate, created before the SDK's first write there
+// (so that a pass knows which folders may hold its records), and the fence
+// objects below.
+//
 // # What it can and cannot promise
 //
 //   - Leases are atomic on an endpoint that honours conditional writes (Probe):
@@ -58,11 +71,14 @@
 //	                    included, so that the time in their body decides their
 //	                    expiry; +1 Get of the retry record in retrying, failed,
 //	                    error or in_progress)
-//	Register            1 List, 1 Create, then a Get
-//	Transition          1 List (+1 Get), 1 Get of the deciding sentinel (not for
-//	                    legacy bodies), 1 claim Replace, 1 Create or Replace,
-//	                    1 Delete per masking sentinel, then a Get
-//	AcquireLease        1 List (+1 Get), 1 Create (new) or Replace (takeover),
+//	Register            1 List, (+1 Create of the folder marker the first
+//	                    time), 1 Create, then a Get
+//	Transition          1 List (+1 Get), (+1 Create of the marker the first
+//	                    time), 1 Get of the deciding sentinel (not for bare
+//	                    legacy timestamps), 1 claim Replace, 1 Create or
+//	                    Replace, 1 Delete per masking sentinel, then a Get
+//	AcquireLease        1 List (+1 Get), (+1 Create of the marker the first
+//	                    time), 1 Create (new) or Replace (takeover),
 //	                    +1 Delete of a spent fence object after a release
 //	RenewLease          1 Get, 1 Replace
 //	ReleaseLease        1 Get, 1 Create (the fence object), 1 Delete
@@ -73,12 +89,17 @@
 //	                    page, then ceil(N / 1000) delimiter listings of the
 //	                    folders and one delimiter listing a folder (its direct
 //	                    objects only, never its subfolders'), up to
-//	                    ReadConcurrency in flight, adapting; either way +1 Get
-//	                    per lock object of 80 bytes or more (every body this
-//	                    SDK writes is; legacy lock files rarely are) and, for a
-//	                    pass that is not by state, +1 Get per retry record
-//	                    this SDK wrote. The pass picks the shape from its first
-//	                    page; memory is bounded by a batch of 100 folders.
+//	                    ReadConcurrency in flight, adapting; either way, in
+//	                    the folders marked as written by this SDK only, +1 Get
+//	                    per lock object and, for a pass that is not by state,
+//	                    +1 Get per retry record, each only when its body is
+//	                    longer than a bare timestamp (29 bytes or more). A
+//	                    folder only legacy tools wrote costs no Get, except
+//	                    for a body of 80 bytes or more (earlier SDK versions
+//	                    wrote those before folders were marked; a long legacy
+//	                    message is read too). The pass picks the shape from
+//	                    its first page; memory is bounded by a batch of 100
+//	                    folders.
 package sentinel
 
 import (
@@ -285,6 +306,7 @@ type snapshot struct {
 	other     bool                     // data files or subfolders exist
 	fence     int64                    // the largest token named by a fence object
 	fences    []Object                 // the fence objects
+	marked    bool                     // the folder holds markerName: this SDK has written here
 	// record is the body of the sentinel that carries the retry record and
 	// error details (retrying, failed, error or in_progress), when one written
 	// by this SDK exists, or, for a single workset's read, a legacy one;
@@ -313,6 +335,39 @@ var recordStates = []workset.State{workset.StateRetrying, workset.StateFailed, w
 // only names ending in its six sentinel names; the guide's reader checks four
 // exact names), and it is neither a sentinel nor a data file here.
 const fencePrefix = ".worksetstate-fence-"
+
+// markerName is the object that marks a folder this SDK has written to: it
+// is created (empty) before the SDK's first write there, so that a listing
+// tells a folder whose sentinels only legacy tools wrote, whose bodies it
+// never needs to read, from one where a body may hold this SDK's record. Like
+// the fence objects, no legacy reader knows the name.
+const markerName = ".worksetstate"
+
+// earlierOwnBody is the size from which a body may be one an earlier SDK
+// version wrote (the line followed by a JSON record), before folders were
+// marked: such bodies are read in any folder.
+const earlierOwnBody = 80
+
+// mayBeOwn reports whether obj's body may hold this SDK's record, from the
+// listing alone: in a marked folder, a body at least minOwnBody long; in any
+// folder, one as long as an earlier SDK version's. Legacy bodies (a bare
+// timestamp, a short message, the guide's empty markers) are never read in a
+// pass over an unmarked folder.
+func (snap *snapshot) mayBeOwn(obj Object) bool {
+	return obj.Size < 0 || obj.Size >= earlierOwnBody || (snap.marked && obj.Size >= minOwnBody)
+}
+
+// mark creates the folder's marker object before the SDK's first write there.
+func (s *Store) mark(ctx context.Context, snap *snapshot) error {
+	if snap.marked {
+		return nil
+	}
+	if _, err := s.bucket.Create(ctx, s.Prefix(snap.id)+markerName, Content{}); err != nil && !errors.Is(err, ErrPreconditionFailed) {
+		return err
+	}
+	snap.marked = true
+	return nil
+}
 
 // view is the record derived from a snapshot, with what writes need.
 type view struct {
@@ -414,7 +469,7 @@ func (s *Store) foreignTop(snap *snapshot, top workset.State) bool {
 	if !ok {
 		return false // no sentinel: the state comes from the no-sentinel policy
 	}
-	return (obj.Size >= 0 && obj.Size < minOwnBody) || snap.recordForeign
+	return !snap.mayBeOwn(obj) || snap.recordForeign
 }
 
 // lockMeaning says what the lock object stands for: a lease (ours, or a legacy
@@ -446,6 +501,10 @@ func (s *Store) lockMeaning(snap *snapshot, obj Object) (lease *workset.Lease, m
 func (s *Store) classify(snap *snapshot, name string, obj Object) {
 	if strings.Contains(name, "/") {
 		snap.other = true
+		return
+	}
+	if name == markerName {
+		snap.marked = true
 		return
 	}
 	if tok, ok := strings.CutPrefix(name, fencePrefix); ok {
@@ -526,7 +585,7 @@ func (s *Store) readLock(ctx context.Context, snap *snapshot, legacy bool) error
 	if !ok {
 		return nil
 	}
-	if !legacy && obj.Size >= 0 && obj.Size < minOwnBody {
+	if !legacy && !snap.mayBeOwn(obj) {
 		snap.lock = &Body{Legacy: true}
 		return nil
 	}
@@ -538,7 +597,7 @@ func (s *Store) readLock(ctx context.Context, snap *snapshot, legacy bool) error
 	if err != nil {
 		return err
 	}
-	b := ParseBody(data)
+	b := ParseContent(data)
 	snap.lock = &b
 	obj.ETag = etag
 	snap.sentinels[workset.StateLocked] = obj
@@ -572,14 +631,20 @@ func (s *Store) Register(ctx context.Context, req workset.RegisterRequest) (_ *w
 	if err := s.requireAtomic(ctx); err != nil {
 		return nil, err
 	}
-	_, v, err := s.load(ctx, req.ID)
+	snap, v, err := s.load(ctx, req.ID)
 	if err != nil {
 		return nil, err
 	}
 	if v.exists {
 		return nil, &workset.Error{ID: req.ID, Kind: workset.ErrAlreadyExists}
 	}
-	body, nonce := Body{State: string(workset.StateReady), At: s.now(), Reason: req.Reason}.encode()
+	if err := s.mark(ctx, snap); err != nil {
+		return nil, err
+	}
+	body, nonce, err := Body{State: string(workset.StateReady), At: s.now(), Reason: req.Reason}.encode()
+	if err != nil {
+		return nil, invalidRecord(req.ID, err)
+	}
 	key := s.key(req.ID, workset.StateReady)
 	_, err = s.bucket.Create(ctx, key, body)
 	switch {
@@ -603,8 +668,8 @@ func (s *Store) wroteIt(ctx context.Context, key, nonce string, op ...string) bo
 	if err != nil {
 		return false
 	}
-	b := ParseBody(data)
-	return b.Nonce == nonce || (len(op) > 0 && op[0] != "" && b.Op == op[0])
+	b := ParseContent(data)
+	return b.Nonce == nonce || (len(op) > 0 && op[0] != "" && b.Op == opKey(op[0]))
 }
 
 // errNoCustomers refuses a list by customer: sentinels keep no attributes.
@@ -763,7 +828,7 @@ func (s *Store) readLocks(ctx context.Context, snaps []*snapshot, want workset.S
 func (s *Store) readRecord(ctx context.Context, snap *snapshot, legacy bool) error {
 	st := s.topSentinel(snap)
 	obj, ok := snap.sentinels[st]
-	if !ok || !slices.Contains(recordStates, st) || (!legacy && obj.Size >= 0 && obj.Size < minOwnBody) {
+	if !ok || !slices.Contains(recordStates, st) || (!legacy && !snap.mayBeOwn(obj)) {
 		return nil
 	}
 	data, _, err := s.bucket.Get(ctx, obj.Key)
@@ -773,7 +838,7 @@ func (s *Store) readRecord(ctx context.Context, snap *snapshot, legacy bool) err
 	if err != nil {
 		return err
 	}
-	b := ParseBody(data)
+	b := ParseContent(data)
 	snap.recordForeign = b.Legacy || b.Foreign
 	if !b.Legacy || legacy {
 		snap.record, snap.recordState = &b, st

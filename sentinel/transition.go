@@ -91,7 +91,7 @@ func (s *Store) wroteOp(ctx context.Context, obj Object, key string) bool {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	data, _, err := s.bucket.Get(rctx, obj.Key)
-	return err == nil && ParseBody(data).Op == key
+	return err == nil && ParseContent(data).Op == opKey(key)
 }
 
 // move performs an accepted transition in its steps: claim, write the target,
@@ -103,6 +103,9 @@ func (s *Store) move(ctx context.Context, snap *snapshot, v view, req workset.Tr
 // moveImported is move whose target is marked foreign when foreign is set
 // (an import of another tool's record).
 func (s *Store) moveImported(ctx context.Context, snap *snapshot, v view, req workset.TransitionRequest, foreign bool) error {
+	if err := s.mark(ctx, snap); err != nil {
+		return err
+	}
 	mv := &mover{s: s, snap: snap, v: v, req: req, now: s.now(), etags: make(map[workset.State]string, len(snap.sentinels)), foreign: foreign}
 	for st, o := range snap.sentinels {
 		mv.etags[st] = o.ETag
@@ -153,7 +156,10 @@ func (mv *mover) claim(ctx context.Context) error {
 		mv.etags[workset.StateLocked] = etag
 	case v.top == "":
 		// The state comes from the no-sentinel policy: make it explicit.
-		b, _ := Body{State: string(v.w.State), At: now, Next: string(req.To)}.encode()
+		b, _, err := Body{State: string(v.w.State), At: now, Next: string(req.To)}.encode()
+		if err != nil {
+			return invalidRecord(req.ID, err)
+		}
 		etag, err := s.bucket.Create(ctx, s.key(req.ID, v.w.State), b)
 		if err != nil {
 			return s.refusal(err, req.ID, workset.ErrConflict, "workset changed concurrently")
@@ -219,7 +225,10 @@ func (mv *mover) writeTarget(ctx context.Context) error {
 		}
 		return nil
 	}
-	data, nonce := target.encode()
+	data, nonce, err := target.encode()
+	if err != nil {
+		return invalidRecord(req.ID, err)
+	}
 	key := s.key(req.ID, req.To)
 	if _, err := s.bucket.Create(ctx, key, data); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce, req.IdempotencyKey)) {
 		return s.refusal(err, req.ID, workset.ErrConflict, "target sentinel appeared concurrently")
@@ -234,7 +243,10 @@ func (mv *mover) writeLegacyMarker(ctx context.Context) error {
 	if !ok || slices.Contains(mv.v.counts, m) {
 		return nil
 	}
-	data, _ := Body{State: string(m), At: mv.now, Reason: "legacy marker for " + string(mv.req.To)}.encode()
+	data, _, err := Body{State: string(m), At: mv.now, Reason: "legacy marker for " + string(mv.req.To)}.encode()
+	if err != nil {
+		return invalidRecord(mv.req.ID, err)
+	}
 	if _, err := mv.s.bucket.Create(ctx, mv.s.key(mv.req.ID, m), data); err != nil && !errors.Is(err, ErrPreconditionFailed) {
 		return err
 	}
@@ -287,8 +299,8 @@ func (s *Store) checkClaim(ctx context.Context, id string, st workset.State, obj
 	if err != nil {
 		return "", err
 	}
-	b := ParseBody(data)
-	if !b.Legacy && b.Next != "" && (key == "" || b.Op != key) && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
+	b := ParseContent(data)
+	if !b.Legacy && b.Next != "" && (key == "" || b.Op != opKey(key)) && now.Sub(b.At) < s.opts.ClaimTimeout+s.opts.SkewMargin {
 		return "", &workset.Error{ID: id, Kind: workset.ErrConflict, Detail: fmt.Sprintf("a transition %s -> %s is in flight (claimed at %s)", st, b.Next, storekit.FormatTime(b.At))}
 	}
 	return etag, nil
@@ -308,11 +320,14 @@ func (s *Store) unmark(ctx context.Context, id string, st workset.State, etag st
 // swap replaces a sentinel's body if its ETag is still etag. A refusal that
 // turns out to be our own applied write is a success.
 func (s *Store) swap(ctx context.Context, id string, st workset.State, b Body, etag string) (string, error) {
-	data, nonce := b.encode()
+	data, nonce, err := b.encode()
+	if err != nil {
+		return "", invalidRecord(id, err)
+	}
 	key := s.key(id, st)
 	newTag, err := s.bucket.Replace(ctx, key, data, etag)
 	if err != nil && (errors.Is(err, ErrPreconditionFailed) || errors.Is(err, ErrObjectNotFound)) {
-		if cur, tag, gerr := s.bucket.Get(ctx, key); gerr == nil && ParseBody(cur).Nonce == nonce {
+		if cur, tag, gerr := s.bucket.Get(ctx, key); gerr == nil && ParseContent(cur).Nonce == nonce {
 			return tag, nil
 		}
 	}
@@ -365,7 +380,13 @@ func (s *Store) Import(ctx context.Context, req workset.ImportRequest) (_ *works
 		if slices.Contains(recordStates, w.State) {
 			b.RetryCount, b.RetryAfter, b.FailedStep, b.ErrorCategory = w.RetryCount, storekit.TruncateTime(w.RetryAfter), w.FailedStep, string(w.ErrorCategory)
 		}
-		body, nonce := b.encode()
+		body, nonce, err := b.encode()
+		if err != nil {
+			return nil, invalidRecord(w.ID, err)
+		}
+		if err := s.mark(ctx, snap); err != nil {
+			return nil, err
+		}
 		key := s.key(w.ID, w.State)
 		if _, err := s.bucket.Create(ctx, key, body); err != nil && !(errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, key, nonce)) {
 			if errors.Is(err, ErrPreconditionFailed) {
@@ -401,7 +422,8 @@ func sameRetry(a, b *workset.Workset) bool {
 const CleanupOwner = "worksetstate-cleanup"
 
 // Delete implements workset.Deleter: it removes the workset's sentinel objects
-// and nothing else; data files stay. ExpectedVersion is not supported.
+// and nothing else (the folder's .worksetstate marker last); data files stay.
+// ExpectedVersion is not supported.
 //
 // It never removes what changed after it decided, and a refused or failed
 // delete leaves the state that was there: a workset under a live lease is
@@ -442,13 +464,20 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 		return err
 	}
 	hold := Body{At: now, Owner: CleanupOwner, AcquiredAt: now, ExpiresAt: now.Add(s.opts.ClaimTimeout), Token: token}
+	if err := s.mark(ctx, snap); err != nil {
+		return err
+	}
 	lockKey := s.key(id, workset.StateLocked)
 	var lockTag string
 	if obj, ok := snap.sentinels[workset.StateLocked]; ok {
 		hold.Locked = snap.lock == nil || snap.lock.Legacy || snap.lock.Locked || snap.lock.Owner == ""
 		lockTag, err = s.swap(ctx, id, workset.StateLocked, hold, obj.ETag)
 	} else {
-		data, nonce := hold.encode()
+		var data Content
+		var nonce string
+		if data, nonce, err = hold.encode(); err != nil {
+			return invalidRecord(id, err)
+		}
 		if lockTag, err = s.bucket.Create(ctx, lockKey, data); errors.Is(err, ErrPreconditionFailed) && s.wroteIt(ctx, lockKey, nonce) {
 			_, lockTag, err = s.bucket.Get(ctx, lockKey)
 		}
@@ -487,7 +516,16 @@ func (s *Store) Delete(ctx context.Context, id string, expectedVersion int64) (e
 		return err
 	}
 	if obj, ok := snap.sentinels[v.top]; ok && v.top != workset.StateLocked {
-		return s.deleteListed(ctx, id, v.top, obj)
+		if err := s.deleteListed(ctx, id, v.top, obj); err != nil {
+			return err
+		}
+	}
+	// 4. The folder's marker. The workset is gone whatever happens here: a
+	// marker left behind is logged, not reported as a failed delete. (A
+	// Register racing this delete may find its folder unmarked; its next
+	// write marks it again.)
+	if err := s.bucket.Delete(ctx, s.Prefix(id)+markerName, ""); err != nil {
+		s.opts.Logger.WarnContext(ctx, "the folder marker was not deleted", "workset", id, "err", err)
 	}
 	return nil
 }

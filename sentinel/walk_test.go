@@ -45,7 +45,7 @@ func seedDeep(t *testing.T, b sentinel.Bucket, ids []string, files int) []string
 		}
 		for _, k := range keys {
 			g.Go(func() error {
-				_, err := b.Create(ctx, "daylily_monitoring/active_worksets/"+id+"/"+k, []byte("x"))
+				_, err := b.Create(ctx, "daylily_monitoring/active_worksets/"+id+"/"+k, sentinel.Content{Body: []byte("x")})
 				mu.Lock()
 				defer mu.Unlock()
 				return err

@@ -39,7 +39,7 @@ func TestREADMECommandsOnADaylilyBucket(t *testing.T) { // not parallel: it sets
 		"data-only":   {"stage_samples.tsv", "sample_data/S1_R1.fastq.gz"},
 	} {
 		for _, o := range objs {
-			if _, err := b.Create(ctx, root+id+"/"+o, []byte("2025-01-02T03:04:05Z")); err != nil {
+			if _, err := b.Create(ctx, root+id+"/"+o, sentinel.Content{Body: []byte("2025-01-02T03:04:05Z")}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -131,7 +131,7 @@ func SeedWith(ctx context.Context, b sentinel.Bucket, root string, naming sentin
 	g.SetLimit(16)
 	for _, o := range objs {
 		g.Go(func() error {
-			if _, err := b.Create(ctx, o.key, []byte(o.body)); err != nil {
+			if _, err := b.Create(ctx, o.key, sentinel.Content{Body: []byte(o.body)}); err != nil {
 				return fmt.Errorf("seeding %s: %w", o.key, err)
 			}
 			return nil

@@ -41,7 +41,7 @@ func seedDeepLayout(ctx context.Context, b sentinel.Bucket, n, files int) error 
 		}
 		for _, k := range keys {
 			g.Go(func() error {
-				_, err := b.Create(ctx, deepRoot+id+"/"+k, []byte("x"))
+				_, err := b.Create(ctx, deepRoot+id+"/"+k, sentinel.Content{Body: []byte("x")})
 				return err
 			})
 		}

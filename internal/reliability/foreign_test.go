@@ -75,11 +75,11 @@ func TestForeignWorkIsNeverRunTwice(t *testing.T) {
 		t.Helper()
 		for id, names := range objs {
 			for _, n := range names {
-				if _, err := b.Create(t.Context(), root+id+"/"+n, legacyBody); err != nil {
+				if _, err := b.Create(t.Context(), root+id+"/"+n, sentinel.Content{Body: legacyBody}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := b.Create(t.Context(), root+id+"/sample_data/S1_R1.fastq.gz", []byte("@r1")); err != nil {
+			if _, err := b.Create(t.Context(), root+id+"/sample_data/S1_R1.fastq.gz", sentinel.Content{Body: []byte("@r1")}); err != nil {
 				t.Fatal(err)
 			}
 		}
