@@ -17,9 +17,10 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 )
 
+// buildCLI builds worksetctl as a user would install it.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "migrate")
+	bin := filepath.Join(t.TempDir(), "worksetctl")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -39,7 +40,7 @@ func TestCrashAndResume(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	kills := 0
 	for range 4 {
-		cmd := exec.Command(bin, append([]string{"apply", "--create-table", "--concurrency", "4"}, flags...)...)
+		cmd := exec.Command(bin, append([]string{"migrate", "apply", "--create-table", "--concurrency", "4"}, flags...)...)
 		cmd.Env = cliEnv()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -51,12 +52,12 @@ func TestCrashAndResume(t *testing.T) {
 		_ = cmd.Wait() // killed: the error is the signal
 	}
 	var out bytes.Buffer
-	final := exec.Command(bin, append([]string{"apply", "--create-table"}, flags...)...)
+	final := exec.Command(bin, append([]string{"migrate", "apply", "--create-table"}, flags...)...)
 	final.Env, final.Stdout, final.Stderr = cliEnv(), &out, &out
 	if err := final.Run(); err != nil {
 		t.Fatalf("final apply: %v\n%s", err, out.String())
 	}
-	verify := exec.Command(bin, append([]string{"verify"}, flags...)...)
+	verify := exec.Command(bin, append([]string{"migrate", "verify"}, flags...)...)
 	verify.Env = cliEnv()
 	if vo, err := verify.CombinedOutput(); err != nil { // exit 0: zero discrepancies
 		t.Fatalf("verify after %d kills: %v\n%s", kills, err, vo)
@@ -93,7 +94,7 @@ func TestSecretsNotPrinted(t *testing.T) {
 	t.Parallel()
 	bin := buildCLI(t)
 	const secret = "SeCrEt-Must-Not-Leak-9f3a"
-	cmd := exec.Command(bin, "plan", "--bucket", "b", "--s3-endpoint", "http://127.0.0.1:1", "--dynamodb-endpoint", "http://127.0.0.1:1")
+	cmd := exec.Command(bin, "migrate", "plan", "--bucket", "b", "--s3-endpoint", "http://127.0.0.1:1", "--dynamodb-endpoint", "http://127.0.0.1:1")
 	cmd.Env = append(cliEnv(), "AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY="+secret, "AWS_MAX_ATTEMPTS=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
@@ -102,7 +103,7 @@ func TestSecretsNotPrinted(t *testing.T) {
 	if strings.Contains(string(out), secret) {
 		t.Fatalf("the secret key was printed:\n%s", out)
 	}
-	if !strings.Contains(string(out), "migrate:") {
+	if !strings.Contains(string(out), "worksetctl:") {
 		t.Errorf("no error message:\n%s", out)
 	}
 }

@@ -53,29 +53,29 @@ func TestREADMECommandsOnADaylilyBucket(t *testing.T) { // not parallel: it sets
 	cli := func(want int, args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		if code := run(ctx, append(args, flags...), &stdout, &stderr, nil); code != want {
+		if code := run(ctx, append(args, flags...), strings.NewReader(""), &stdout, &stderr, nil); code != want {
 			t.Fatalf("migrate %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
 		}
 		return stdout.String() + stderr.String()
 	}
 	// A wrong root, given explicitly: refused, naming the right one.
-	if out := cli(1, "plan", "--prefix", "worksets/"); !strings.Contains(out, "pass --prefix "+root) {
+	if out := cli(1, "migrate", "plan", "--prefix", "worksets/"); !strings.Contains(out, "pass --prefix "+root) {
 		t.Errorf("plan with the guide's root on a daylily bucket:\n%s", out)
 	}
 	// The wrong naming, chosen explicitly: refused with the counts.
-	if out := cli(1, "apply", "--create-table", "--prefix", root, "--naming", "guide"); !strings.Contains(out, "4 folders hold daylily.* sentinels and 0 hold _READY-style") {
+	if out := cli(1, "migrate", "apply", "--create-table", "--prefix", root, "--naming", "guide"); !strings.Contains(out, "4 folders hold daylily.* sentinels and 0 hold _READY-style") {
 		t.Errorf("apply --naming guide on a daylily bucket:\n%s", out)
 	}
 	// The README's command as written: root and naming are detected, and the
 	// report counts the folders.
-	out := cli(0, "plan")
+	out := cli(0, "migrate", "plan")
 	for _, want := range []string{"--prefix " + root, "--naming daylily", "source folders: 5 seen, 4 worksets, 1 without a sentinel; 1 skipped: no sentinel (e.g. data-only)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, out)
 		}
 	}
-	cli(0, "apply", "--create-table")
-	cli(0, "verify")
+	cli(0, "migrate", "apply", "--create-table")
+	cli(0, "migrate", "verify")
 	ddb, err := dynamostore.New(ddbc, table)
 	if err != nil {
 		t.Fatal(err)
