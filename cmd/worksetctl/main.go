@@ -199,17 +199,16 @@ func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([
 // env holds what the commands share: the flags, the output and the clients,
 // made on first use.
 type env struct {
-	f                      flags
-	tableSet               bool
-	stdin                  io.Reader
-	stdout, stderr         io.Writer
-	httpClient             aws.HTTPClient
-	out                    *printer
-	cfg                    *aws.Config
-	sentinels              *sentinel.Store
-	ddb                    *dynamostore.Store
-	ddbc                   *dynamodb.Client
-	layoutPrefix, namingIs string
+	f              flags
+	tableSet       bool
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	httpClient     aws.HTTPClient
+	out            *printer
+	cfg            *aws.Config
+	sentinels      *sentinel.Store
+	ddb            *dynamostore.Store
+	ddbc           *dynamodb.Client
 }
 
 func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {

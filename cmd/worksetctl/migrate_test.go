@@ -155,7 +155,7 @@ func TestCLISession(t *testing.T) {
 	table := testenv.UniqueName("never")
 	bad := append([]string{"migrate", "apply", "--create-table", "--json"}, flags...)
 	bad[5], bad[7] = "no-such-bucket", table // --bucket, --table
-	out = cli(5, bad...) // a store that cannot be reached or is misconfigured
+	out = cli(5, bad...)                     // a store that cannot be reached or is misconfigured
 	if last := lastJSONLine(out); !strings.Contains(last, `"status":"failed"`) || !strings.Contains(last, "no-such-bucket") {
 		t.Errorf("summary of a run whose bucket is missing: %s\n%s", last, out)
 	}
