@@ -1,6 +1,7 @@
 # make test   vet, staticcheck and the whole test suite with -race, against real
 #             servers (dynalite, versitygw, s3rver) installed into .cache/ and
 #             started on loopback by internal/withservers, then stopped.
+#             The browser tests use Debian's chromium (make browser installs it).
 # make check  the same static checks without the servers, and the exported API
 #             against its checked-in snapshot (make api rewrites it).
 #
@@ -15,14 +16,28 @@ TESTFLAGS   ?= -race -count=1 -timeout 20m
 # releases are supported, as the libraries we learn from do.
 GO_OLDEST   ?= go1.25.5
 
-.PHONY: test check vet staticcheck fmt-check
+.PHONY: test check vet staticcheck fmt-check browser
 
-test: check
+test: check browser
 	$(GO) run ./internal/withservers -cache $(CACHE) -- sh -c '\
 		$(GO) test $(TESTFLAGS) ./... && \
 		echo "== the tests again on $(GO_OLDEST) ==" && \
 		GOTOOLCHAIN=$(GO_OLDEST) $(GO) test -count=1 -timeout 20m ./...'
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10000x
+
+# make browser installs Debian's chromium for the browser tests (api's
+#             console, driven with chromedp) when it is missing, and fails
+#             loudly when it cannot.
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "browser: installing Debian's chromium (apt-get install chromium)"; \
+		$(SUDO) apt-get install -y --no-install-recommends chromium >/tmp/worksetstate-apt.log 2>&1 || \
+		{ $(SUDO) apt-get update >>/tmp/worksetstate-apt.log 2>&1 && $(SUDO) apt-get install -y --no-install-recommends chromium >>/tmp/worksetstate-apt.log 2>&1; } || \
+		{ tail -20 /tmp/worksetstate-apt.log; echo "browser: cannot install chromium; the browser tests need it (see /tmp/worksetstate-apt.log)"; exit 1; }; \
+	fi
+	@$(CHROMIUM) --version 2>/dev/null
 
 # make fuzz   runs every fuzz target for FUZZTIME. make test runs each for 10000
 #             executions: a count, not a duration, because a duration races the

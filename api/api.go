@@ -18,6 +18,9 @@
 //	DELETE /worksets/{id}/lock?owner_id=
 //	GET    /queue/stats
 //
+// Console (NewConsole) serves the operator console in the browser beside it,
+// with the same authentication and scoping.
+//
 // Unknown query parameters are refused (400), as are unknown body fields and
 // keys given twice; unknown routes answer 404 and wrong methods 405 (with
 // Allow), in JSON.
@@ -178,27 +181,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.Auth != nil && !(r.Method == http.MethodGet && r.URL.Path == "/") {
-		id, err := h.opts.Auth.Authenticate(r)
-		if errors.Is(err, ErrKeysUnavailable) {
-			h.opts.Logger.ErrorContext(r.Context(), "api: the issuer's keys cannot be fetched", "err", err)
-			w.Header().Set("Retry-After", "5")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"detail": "authentication is unavailable: the issuer's keys cannot be fetched; retry later"})
+		var ok bool
+		if r, ok = authenticate(h.opts, w, r); !ok {
 			return
 		}
-		if err != nil {
-			// The reason is logged, never the token.
-			h.opts.Logger.WarnContext(r.Context(), "api: unauthenticated request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="`+ServiceName+`", error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "not authenticated"})
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.noRoute(w, r)
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// authenticate runs o.Auth on r and returns r carrying the caller's
+// identity, or answers 401 (503 while the issuer's keys cannot be fetched)
+// and returns false.
+func authenticate(o Options, w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	id, err := o.Auth.Authenticate(r)
+	if errors.Is(err, ErrKeysUnavailable) {
+		o.Logger.ErrorContext(r.Context(), "api: the issuer's keys cannot be fetched", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"detail": "authentication is unavailable: the issuer's keys cannot be fetched; retry later"})
+		return r, false
+	}
+	if err != nil {
+		// The reason is logged, never the token.
+		o.Logger.WarnContext(r.Context(), "api: unauthenticated request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+ServiceName+`", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "not authenticated"})
+		return r, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), identityKey{}, id)), true
 }
 
 // noRoute answers an unknown route (404) or a wrong method (405, with Allow)
@@ -303,31 +316,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// fail writes the error with the status its kind calls for.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
+// statusOf is the HTTP status an error's kind calls for.
+func statusOf(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		code = http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, workset.ErrInvalidInput):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.Is(err, workset.ErrNotFound):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, workset.ErrAlreadyExists), errors.Is(err, workset.ErrConflict), errors.Is(err, workset.ErrInvalidTransition), errors.Is(err, workset.ErrNotLeasable),
 		errors.Is(err, workset.ErrLeaseHeld):
-		code = http.StatusConflict
+		return http.StatusConflict
 	case errors.Is(err, workset.ErrLeaseLost), errors.Is(err, errForbidden):
-		code = http.StatusForbidden
+		return http.StatusForbidden
 	case errors.Is(err, workset.ErrUnsupported):
-		code = http.StatusNotImplemented
-	case errors.Is(err, workset.ErrMalformed):
-		code = http.StatusInternalServerError // the store's data, not the request: the body names the record and attribute
+		return http.StatusNotImplemented
+	case errors.Is(err, workset.ErrUnavailable), errors.Is(err, workset.ErrMisconfigured):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail writes the error with the status its kind calls for.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusOf(err)
+	if errors.Is(err, workset.ErrMalformed) {
+		// The store's data, not the request: the body names the record and attribute.
 		h.opts.Logger.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeJSON(w, code, map[string]string{"detail": err.Error()})
 		return
-	case errors.Is(err, workset.ErrUnavailable), errors.Is(err, workset.ErrMisconfigured):
-		code = http.StatusServiceUnavailable
 	}
 	if code >= http.StatusInternalServerError {
 		// The detail goes to the log, under an incident ID the client can
@@ -714,14 +733,17 @@ func (h *Handler) unlock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "unlocked", "workset_id": ws.ID, "owner_id": o, "released": true})
 }
 
-func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
-	var counts map[workset.State]int64
-	var err error
+// countVisible counts the worksets per state the caller may see: a
+// customer's own, or all.
+func countVisible(r *http.Request, s workset.StateStore) (map[workset.State]int64, error) {
 	if c := customer(r); c != "" {
-		counts, err = countCustomer(r.Context(), h.store, c)
-	} else {
-		counts, err = observe.CountByState(r.Context(), h.store)
+		return countCustomer(r.Context(), s, c)
 	}
+	return observe.CountByState(r.Context(), s)
+}
+
+func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
+	counts, err := countVisible(r, h.store)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -12,7 +12,8 @@
 // user pool, say) for --oidc-audience; a customer (--customer-claim) sees only
 // its own worksets, an operator (--operator-group) all of them. --auth none
 // (the default) serves only on a loopback address unless --insecure-no-auth is
-// given. CORS is off unless --cors-origin names origins.
+// given. CORS is off unless --cors-origin names origins. The operator console
+// is at /console/, with the same authentication.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -156,6 +158,14 @@ func run(ctx context.Context, logger *slog.Logger, table, region, host string, p
 	if err != nil {
 		return err
 	}
+	// The console beside the JSON API, with the same authentication.
+	console, err := api.NewConsole(store, func(o *api.Options) { o.Logger, o.Auth = logger, auth })
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle(api.ConsolePath, console)
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
 	if err != nil {
 		return err
@@ -165,7 +175,8 @@ func run(ctx context.Context, logger *slog.Logger, table, region, host string, p
 	} else {
 		logger.Info("serving the workset API", "addr", ln.Addr().String(), "table", table)
 	}
-	if err := api.Serve(ctx, ln, h, so); err != nil {
+	logger.Info("the operator console", "url", "http://"+ln.Addr().String()+api.ConsolePath)
+	if err := api.Serve(ctx, ln, mux, so); err != nil {
 		return err
 	}
 	logger.Info("stopped: in-flight requests finished")

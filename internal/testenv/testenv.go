@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,4 +115,40 @@ func ClosedEndpoint(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr
+}
+
+// Chromium returns the path of Debian's chromium for the browser tests (make
+// test installs it with apt-get when missing); without it the test skips, and
+// under CI=true it fails.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("WORKSET_TEST_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	msg := "chromium is not installed: run the tests with `make test`, which installs it (apt-get install chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// ArtifactDir is where tests save what a person should look at
+// (screenshots): .cache/<name> under the module when make test runs, else a
+// temporary directory.
+func ArtifactDir(t testing.TB, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if c := os.Getenv("WORKSET_TEST_CACHE"); c != "" {
+		dir = filepath.Join(c, name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
