@@ -13,6 +13,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
 )
 
 func TestWrapReportsEveryChange(t *testing.T) {
@@ -98,5 +99,46 @@ func TestEMFLines(t *testing.T) {
 	}
 	if doc.WorksetStateInProgress != 1 || doc.LockAcquired != 1 || doc.QueueDepth != 7 || doc.StateCountError != 2 {
 		t.Errorf("metric values: %+v", doc)
+	}
+}
+
+// QueueAge reports the oldest ready workset's wait in seconds, and
+// OldestReady finds it.
+func TestQueueAge(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := storetest.NewClock(now.Add(-3 * time.Hour))
+	s, err := memstore.New(func(o *memstore.Options) { o.Clock = clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err := observe.OldestReady(ctx, s); err != nil || w != nil {
+		t.Fatalf("empty store: %v %v", w, err)
+	}
+	for _, id := range []string{"old", "new"} {
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+	}
+	w, err := observe.OldestReady(ctx, s)
+	if err != nil || w == nil || w.ID != "old" {
+		t.Fatalf("oldest ready: %v %v", w, err)
+	}
+	var buf bytes.Buffer
+	if err := (&observe.EMF{W: &buf}).QueueAge(now.Sub(w.UpdatedAt), now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OldestReadyAge float64
+		AWS            struct {
+			CloudWatchMetrics []struct{ Metrics []struct{ Name, Unit string } }
+		} `json:"_aws"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if m := doc.AWS.CloudWatchMetrics[0].Metrics[0]; doc.OldestReadyAge != 3*3600 || m.Name != "OldestReadyAge" || m.Unit != "Seconds" {
+		t.Errorf("queue age line: %s", buf.String())
 	}
 }

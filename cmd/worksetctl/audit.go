@@ -165,6 +165,7 @@ type alarm struct {
 
 func newAlarms(e *env) *cobra.Command {
 	var depth, errorsMax float64
+	var age time.Duration
 	var periods int
 	var topic string
 	c := &cobra.Command{
@@ -172,17 +173,19 @@ func newAlarms(e *env) *cobra.Command {
 		Short: "Print CloudWatch alarm definitions for the metrics observe emits",
 		Long: `Print a CloudFormation template of CloudWatch alarms on the metrics the
 observe package emits (namespace ` + observe.Namespace + `, no dimensions): the
-ready queue's depth (QueueDepth), worksets in error and failed
+ready queue's depth (QueueDepth) and age (OldestReadyAge: how long the oldest
+ready workset has waited, which observe.EMF.QueueAge writes), worksets in error and failed
 (StateCountError, StateCountFailed), and a queue that stopped reporting (no
 QueueDepth data: the monitor publishing it is down). Deploy it with
 "aws cloudformation deploy --template-file alarms.json --stack-name workset-alarms".`,
 		Example: "  worksetctl alarms --queue-depth 200 --sns-topic arn:aws:sns:us-west-2:123456789012:oncall > alarms.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return printJSON(e.stdout, alarmTemplate(depth, errorsMax, periods, topic))
+			return printJSON(e.stdout, alarmTemplate(depth, age, errorsMax, periods, topic))
 		},
 	}
 	c.Flags().Float64Var(&depth, "queue-depth", 100, "alarm when more worksets than this are ready")
+	c.Flags().DurationVar(&age, "queue-age", 2*time.Hour, "alarm when the oldest ready workset has waited longer than this")
 	c.Flags().Float64Var(&errorsMax, "errors", 10, "alarm when more worksets than this are in error (or failed)")
 	c.Flags().IntVar(&periods, "periods", 3, "for this many 5-minute periods in a row")
 	c.Flags().StringVar(&topic, "sns-topic", "", "SNS topic ARN to notify")
@@ -190,9 +193,10 @@ QueueDepth data: the monitor publishing it is down). Deploy it with
 }
 
 // alarmTemplate renders the alarms as a CloudFormation template.
-func alarmTemplate(depth, errorsMax float64, periods int, topic string) map[string]any {
+func alarmTemplate(depth float64, age time.Duration, errorsMax float64, periods int, topic string) map[string]any {
 	alarms := []alarm{
 		{"WorksetQueueDepth", "QueueDepth", fmt.Sprintf("More than %g worksets ready for %d periods: the monitors do not keep up", depth, periods), depth, periods},
+		{"WorksetQueueAge", "OldestReadyAge", fmt.Sprintf("A ready workset has waited more than %s: the queue is stuck", age), age.Seconds(), periods},
 		{"WorksetErrors", "StateCountError", fmt.Sprintf("More than %g worksets in error", errorsMax), errorsMax, periods},
 		{"WorksetFailed", "StateCountFailed", fmt.Sprintf("More than %g worksets failed (retries exhausted)", errorsMax), errorsMax, periods},
 	}

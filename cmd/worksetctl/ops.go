@@ -269,12 +269,15 @@ func stateNames() []string {
 type stats struct {
 	Counts      map[workset.State]int64 `json:"counts"`
 	Total       int64                   `json:"total"`
-	OldestReady *struct {
-		ID    string    `json:"workset_id"`
-		Since time.Time `json:"since"`
-		Age   string    `json:"age"`
-	} `json:"oldest_ready,omitempty"`
-	InFlight []worksetView `json:"in_flight"`
+	OldestReady *oldestReady            `json:"oldest_ready,omitempty"`
+	InFlight    []worksetView           `json:"in_flight"`
+}
+
+// oldestReady is the ready workset that has waited longest.
+type oldestReady struct {
+	ID    string    `json:"workset_id"`
+	Since time.Time `json:"since"`
+	Age   string    `json:"age"`
 }
 
 func newStats(e *env) *cobra.Command {
@@ -298,20 +301,12 @@ func newStats(e *env) *cobra.Command {
 				st.Total += n
 			}
 			now := time.Now()
-			for w, err := range workset.All(ctx, s, workset.ListQuery{State: workset.StateReady}) {
-				if errors.Is(err, workset.ErrMalformed) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if st.OldestReady == nil || w.UpdatedAt.Before(st.OldestReady.Since) {
-					st.OldestReady = &struct {
-						ID    string    `json:"workset_id"`
-						Since time.Time `json:"since"`
-						Age   string    `json:"age"`
-					}{w.ID, w.UpdatedAt, now.Sub(w.UpdatedAt).Round(time.Second).String()}
-				}
+			oldest, err := observe.OldestReady(ctx, s)
+			if err != nil {
+				return err
+			}
+			if oldest != nil {
+				st.OldestReady = &oldestReady{oldest.ID, oldest.UpdatedAt, now.Sub(oldest.UpdatedAt).Round(time.Second).String()}
 			}
 			for _, state := range []workset.State{workset.StateLocked, workset.StateInProgress} {
 				for w, err := range workset.All(ctx, s, workset.ListQuery{State: state}) {

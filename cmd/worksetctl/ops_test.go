@@ -170,7 +170,8 @@ func TestOperatorSessionOnDynamoDB(t *testing.T) {
 	tmpl := decode[map[string]any](t, cli(0, "alarms", "--sns-topic", "arn:aws:sns:us-west-2:123456789012:oncall"))
 	res, _ := tmpl["Resources"].(map[string]any)
 	depth, _ := res["WorksetQueueDepth"].(map[string]any)
-	if props, _ := depth["Properties"].(map[string]any); props["MetricName"] != "QueueDepth" || props["Namespace"] != "Daylily/WorksetMonitor" {
+	age, _ := res["WorksetQueueAge"].(map[string]any)
+	if props, _ := depth["Properties"].(map[string]any); props["MetricName"] != "QueueDepth" || props["Namespace"] != "Daylily/WorksetMonitor" || age == nil {
 		t.Errorf("alarms: %v", tmpl)
 	}
 	if out := cli(0, "completion", "bash"); !strings.Contains(out, "worksetctl") {

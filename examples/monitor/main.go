@@ -149,7 +149,18 @@ func run(ctx context.Context, dst io.Writer, table, endpoint, region string, cre
 	}
 	fmt.Fprintf(out, "done: %d complete, %d failed\n", counts[workset.StateComplete], counts[workset.StateFailed])
 	if metrics {
-		return emf.QueueDepth(counts, time.Now().UnixMilli())
+		if err := emf.QueueDepth(counts, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		oldest, err := observe.OldestReady(context.Background(), base)
+		if err != nil {
+			return err
+		}
+		var age time.Duration
+		if oldest != nil {
+			age = time.Since(oldest.UpdatedAt)
+		}
+		return emf.QueueAge(age, time.Now().UnixMilli())
 	}
 	w, err := base.Get(context.Background(), "ws-flaky")
 	if err != nil {

@@ -43,7 +43,7 @@ func TestMonitorExampleDynamoDBWithMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{`"Namespace":"Daylily/WorksetMonitor"`, `"WorksetRegistered":1`, `"LockAcquired":1`, `"WorksetStateComplete":1`, `"QueueDepth":0`, `"StateCountComplete":4`} {
+	for _, want := range []string{`"Namespace":"Daylily/WorksetMonitor"`, `"WorksetRegistered":1`, `"LockAcquired":1`, `"WorksetStateComplete":1`, `"QueueDepth":0`, `"StateCountComplete":4`, `"OldestReadyAge":0`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s", want)
 		}
