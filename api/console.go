@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,9 +15,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/dualwrite"
+	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/workset"
 )
 
@@ -61,7 +64,23 @@ type Console struct {
 	opts  Options
 	mux   *http.ServeMux
 	key   []byte // signs the forms' tokens
+
+	mu     sync.Mutex
+	verify *verifyRun // the last verify started from the migration view
 }
+
+// verifyRun is a verify between a DualWriter's two stores, run in the
+// background from the console.
+type verifyRun struct {
+	Started, Finished time.Time
+	Seen              int64
+	Discrepancies     int64
+	Differences       []migrate.Difference // the first maxShownDifferences
+	Err               string
+}
+
+// maxShownDifferences bounds the differences a verify keeps for the page.
+const maxShownDifferences = 100
 
 // NewConsole returns the console over store, with the JSON API's options.
 func NewConsole(store workset.StateStore, optFns ...func(*Options)) (*Console, error) {
@@ -86,6 +105,7 @@ func NewConsole(store workset.StateStore, optFns ...func(*Options)) (*Console, e
 	c.mux.HandleFunc("GET /console/stuck", c.stuck)
 	c.mux.HandleFunc("GET /console/worksets/{id}", c.workset)
 	c.mux.HandleFunc("POST /console/worksets/{id}/action", c.action)
+	c.mux.HandleFunc("POST /console/migration/verify", c.startVerify)
 	return c, nil
 }
 
@@ -106,6 +126,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // page is what every template gets.
 type page struct {
 	Title    string
+	Path     string // the page's path, without the query (the refresh drops a flash)
 	Now      time.Time
 	Operator bool
 	Caller   string
@@ -134,10 +155,11 @@ type migrationView struct {
 	Phase       string
 	Divergences []dualwrite.Divergence
 	Stats       dualwrite.Stats
+	Verify      *verifyRun
 }
 
 func (c *Console) base(r *http.Request, title string) page {
-	p := page{Title: title, Now: c.opts.Clock.Now(), Operator: customer(r) == "", Flash: r.URL.Query().Get("done"), Token: c.token(r)}
+	p := page{Title: title, Path: r.URL.Path, Now: c.opts.Clock.Now(), Operator: customer(r) == "", Flash: r.URL.Query().Get("done"), Token: c.token(r)}
 	if id := identity(r); id != nil {
 		p.Caller = id.Subject
 	}
@@ -227,6 +249,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 				m.Divergences = m.Divergences[n-50:]
 			}
 		}
+		c.mu.Lock()
+		if c.verify != nil {
+			v := *c.verify
+			m.Verify = &v
+		}
+		c.mu.Unlock()
 		p.Migration = m
 	}
 	c.render(w, r, "overview.html", p, http.StatusOK)
@@ -341,11 +369,75 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
+// formOK refuses (403) a form posted from another site or without its token.
+func (c *Console) formOK(w http.ResponseWriter, r *http.Request) bool {
+	if !sameOrigin(r) || !hmac.Equal([]byte(r.PostFormValue("token")), []byte(c.token(r))) {
+		c.opts.Logger.WarnContext(r.Context(), "api: console form refused: cross-site or without its token", "path", r.URL.Path, "remote", r.RemoteAddr)
+		c.fail(w, r, fmt.Errorf("%w: the form is not from this console (reload the page and try again)", errForbidden))
+		return false
+	}
+	return true
+}
+
+// verifyTimeout bounds a verify started from the console.
+const verifyTimeout = 30 * time.Minute
+
+// startVerify starts a verify between the DualWriter's stores in the
+// background (one at a time; operators only); the overview shows its result.
+func (c *Console) startVerify(w http.ResponseWriter, r *http.Request) {
+	if !c.formOK(w, r) {
+		return
+	}
+	dw, ok := c.store.(*dualwrite.Writer)
+	if !ok || customer(r) != "" {
+		c.fail(w, r, fmt.Errorf("%w: only operators verify, and only over a DualWriter", errForbidden))
+		return
+	}
+	c.mu.Lock()
+	running := c.verify != nil && c.verify.Finished.IsZero()
+	if !running {
+		c.verify = &verifyRun{Started: c.opts.Clock.Now()}
+	}
+	c.mu.Unlock()
+	if !running {
+		legacy, next := dw.Stores()
+		go c.runVerify(legacy, next)
+	}
+	http.Redirect(w, r, ConsolePath+"?done="+url.QueryEscape("verify started"), http.StatusSeeOther)
+}
+
+func (c *Console) runVerify(legacy, next workset.StateStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+	defer cancel()
+	var diffs []migrate.Difference
+	res, err := func() (*migrate.Result, error) {
+		m, err := migrate.New(legacy, next)
+		if err != nil {
+			return nil, err
+		}
+		return m.Verify(ctx, func(d migrate.Difference) error {
+			if d.Kind != migrate.Equal && len(diffs) < maxShownDifferences {
+				diffs = append(diffs, d)
+			}
+			return nil
+		})
+	}()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.verify
+	v.Finished, v.Differences = c.opts.Clock.Now(), diffs
+	if res != nil {
+		v.Seen, v.Discrepancies = res.Seen, res.Discrepancies()
+	}
+	if err != nil {
+		c.opts.Logger.Error("api: console verify failed", "err", err)
+		v.Err = err.Error()
+	}
+}
+
 func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !sameOrigin(r) || !hmac.Equal([]byte(r.PostFormValue("token")), []byte(c.token(r))) {
-		c.opts.Logger.WarnContext(r.Context(), "api: console form refused: cross-site or without its token", "workset", id, "remote", r.RemoteAddr)
-		c.fail(w, r, fmt.Errorf("%w: the form is not from this console (reload the page and try again)", errForbidden))
+	if !c.formOK(w, r) {
 		return
 	}
 	ws, err := c.getVisible(r, id)

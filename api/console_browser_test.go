@@ -121,5 +121,26 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("on a phone the page is %dpx wide in a %dpx viewport", width, viewport)
 	}
 	shot("console-stuck-phone")
+
+	// The migration view over a DualWriter: a verify started from the page.
+	dw, _ := dualStore(t)
+	dconsole, err := api.NewConsole(dw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dserver := httptest.NewServer(dconsole)
+	defer dserver.Close()
+	do(chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(dserver.URL+"/console/"),
+		chromedp.Click(chromedp.CSS("#do-verify")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	for i := 0; i < 50 && !strings.Contains(text("#verify"), "Last verify"); i++ {
+		time.Sleep(100 * time.Millisecond)
+		do(chromedp.Navigate(dserver.URL + "/console/"))
+	}
+	if v := text("#verify"); !strings.Contains(v, "1 discrepancies") {
+		t.Errorf("verify from the page shows %q", v)
+	}
+	shot("console-migration")
 	t.Logf("screenshots in %s", shots)
 }

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/api"
+	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
+	"github.com/daylily-informatics/worksetstate/workset/storetest"
 )
 
 // headerAuth is a test Authenticator: the X-Test-User header says who calls
@@ -234,4 +236,62 @@ func TestConsolePagesRender(t *testing.T) {
 			t.Errorf("%s fetches from elsewhere or runs script", path)
 		}
 	}
+}
+
+// Over a DualWriter the overview shows the migration: the phase, the
+// divergences recorded, and a verify an operator starts from the page.
+func TestConsoleMigrationView(t *testing.T) {
+	t.Parallel()
+	dw, legacy := dualStore(t)
+	console, err := api.NewConsole(dw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(console)
+	defer srv.Close()
+	c := consoleClient{t, srv.URL, "", &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	_, body := c.do("GET", "/console/", nil)
+	if !strings.Contains(body, `id="phase">new-primary<`) || !strings.Contains(body, "No verify run") {
+		t.Fatalf("migration view:\n%s", body)
+	}
+	token := tokenRE.FindStringSubmatch(body)[1]
+	if code, _ := c.do("POST", "/console/migration/verify", url.Values{}); code != http.StatusForbidden {
+		t.Errorf("verify without a token: %d", code)
+	}
+	if code, _ := c.do("POST", "/console/migration/verify", url.Values{"token": {token}}); code != http.StatusSeeOther {
+		t.Fatalf("verify: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(body, "Last verify") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		_, body = c.do("GET", "/console/", nil)
+	}
+	if !strings.Contains(body, "<strong>1 discrepancies</strong>") || !strings.Contains(body, "ws-2") || !strings.Contains(body, "state_differs") {
+		t.Errorf("verify result:\n%s", body)
+	}
+	if w, _ := legacy.Get(t.Context(), "ws-2"); w.State != workset.StateIgnored {
+		t.Errorf("verify changed the legacy store: %s", w.State)
+	}
+}
+
+// dualStore is a DualWriter in NewPrimary over two memory stores, with ws-2
+// moved in the legacy store only (a divergence verify finds).
+func dualStore(t *testing.T) (*dualwrite.Writer, *memstore.Store) {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) // one clock: the stores stamp alike
+	legacy, _ := memstore.New(func(o *memstore.Options) { o.Clock = clock })
+	next, _ := memstore.New(func(o *memstore.Options) { o.Clock = clock })
+	dw, err := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ws-1", "ws-2", "ws-3"} {
+		if _, err := dw.Register(t.Context(), workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := legacy.Transition(t.Context(), workset.TransitionRequest{ID: "ws-2", To: workset.StateIgnored}); err != nil {
+		t.Fatal(err)
+	}
+	return dw, legacy
 }

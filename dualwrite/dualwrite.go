@@ -197,6 +197,10 @@ func New(legacy, next workset.StateStore, optFns ...func(*Options)) (*Writer, er
 // Phase returns the current phase.
 func (w *Writer) Phase() Phase { return Phase(w.phase.Load()) }
 
+// Stores returns the two stores the Writer composes (for a verify between
+// them, as the operator console runs).
+func (w *Writer) Stores() (legacy, next workset.StateStore) { return w.legacy, w.next }
+
 // SetPhase switches the phase; calls already running finish in the old one.
 func (w *Writer) SetPhase(p Phase) error {
 	if p < LegacyOnly || p > NewOnly {
