@@ -20,6 +20,8 @@ func (m *Migrator) applyOne(ctx context.Context, d Difference) (Outcome, error) 
 		return OutcomeUnchanged, nil
 	case MissingInSource:
 		return OutcomeSkipped, nil
+	case UnreadableInDestination:
+		return OutcomeFailed, fmt.Errorf("workset %s: the destination's record cannot be read, so nothing is written over it: %w", d.WorksetID, d.err)
 	case MissingInDestination:
 		rec := m.record(d.source, true)
 		attempts := 0

@@ -53,6 +53,10 @@ const (
 	// an attribute the SDK cannot interpret). Nothing is written for it; apply
 	// reports it failed, and the run goes on with the other worksets.
 	UnreadableInSource Kind = "unreadable_in_source"
+	// UnreadableInDestination: the destination holds a record for the
+	// workset that cannot be read. Nothing is written over it; apply reports
+	// it failed, verify counts it, and the run goes on.
+	UnreadableInDestination Kind = "unreadable_in_destination"
 )
 
 // Difference is one workset's comparison. It prints as one JSON line.
@@ -522,9 +526,10 @@ func (m *Migrator) readSource(ctx context.Context, t *tally, seen *idSet, batche
 func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(context.Context, Difference) (Outcome, error), lim *adaptive.Limiter, destEmpty bool, batches <-chan []*workset.Workset) error {
 	for batch := range batches {
 		var dsts map[string]*workset.Workset
+		unreadable := map[string]*workset.MalformedError{}
 		if !destEmpty {
 			var err error
-			if dsts, err = m.readDest(ctx, batch); err != nil {
+			if dsts, unreadable, err = m.readDest(ctx, batch); err != nil {
 				return fmt.Errorf("migrate: reading the destination: %w", err)
 			}
 		}
@@ -533,6 +538,9 @@ func (m *Migrator) compareBatches(ctx context.Context, t *tally, act func(contex
 		var firstErr error
 		for _, w := range batch {
 			d := m.compare(w, dsts[w.ID])
+			if mal, ok := unreadable[w.ID]; ok {
+				d = Difference{WorksetID: w.ID, Kind: UnreadableInDestination, SourceState: w.State, source: w, err: mal}
+			}
 			// What needs no write is done here; the writes (deletes, for
 			// Cleanup) run concurrently.
 			noWrite := d.Kind == Equal || d.Kind == MissingInSource
@@ -607,15 +615,23 @@ func (m *Migrator) findMissingInSource(ctx context.Context, t *tally, seen *idSe
 	return nil
 }
 
-// readDest reads the destination records of a batch (absent IDs are missing).
-func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[string]*workset.Workset, error) {
+// readDest reads the destination records of a batch (absent IDs are
+// missing), and names those that cannot be read.
+func (m *Migrator) readDest(ctx context.Context, batch []*workset.Workset) (map[string]*workset.Workset, map[string]*workset.MalformedError, error) {
 	ids := make([]string, len(batch))
 	for i, w := range batch {
 		ids[i] = w.ID
 	}
 	var out map[string]*workset.Workset
 	err := m.retry(ctx, func() (err error) { out, err = workset.GetMany(ctx, m.dst, ids); return err })
-	return out, err
+	unreadable := map[string]*workset.MalformedError{}
+	if mals := workset.Unreadable(err); len(mals) > 0 {
+		for _, mal := range mals {
+			unreadable[mal.ID] = mal
+		}
+		err = nil // reported per workset; the others were read
+	}
+	return out, unreadable, err
 }
 
 // permanent are the errors a retry cannot fix.

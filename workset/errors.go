@@ -125,6 +125,28 @@ func (e *MalformedError) Error() string {
 // Unwrap returns ErrMalformed.
 func (e *MalformedError) Unwrap() error { return ErrMalformed }
 
+// Unreadable returns every *MalformedError in err's tree (GetMany joins one
+// per record it could not read), in order; none when err has none.
+func Unreadable(err error) []*MalformedError {
+	var out []*MalformedError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *MalformedError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 // TransitionError reports a transition the graph refused. It matches
 // ErrInvalidTransition.
 type TransitionError struct {

@@ -133,7 +133,10 @@ type Deleter interface {
 }
 
 // BatchGetter is implemented by stores that read many worksets in one request.
-// Missing IDs are absent from the result.
+// Missing IDs are absent from the result. A record that cannot be read is
+// never dropped without a word nor fails the others: the result holds the
+// records that could be read, and the error matches ErrMalformed and joins
+// one *MalformedError per unreadable record (Unreadable lists them).
 type BatchGetter interface {
 	GetMany(ctx context.Context, ids []string) (map[string]*Workset, error)
 }
@@ -166,23 +169,28 @@ func Scan(ctx context.Context, s StateStore, q ListQuery) iter.Seq2[*Workset, er
 }
 
 // GetMany reads many worksets: in batches when s is a BatchGetter, one Get
-// each otherwise. Missing IDs are absent from the result.
+// each otherwise. Missing IDs are absent from the result; unreadable ones are
+// reported as BatchGetter says, beside the records that could be read.
 func GetMany(ctx context.Context, s StateStore, ids []string) (map[string]*Workset, error) {
 	if bg, ok := s.(BatchGetter); ok && Has[BatchGetter](s) {
 		return bg.GetMany(ctx, ids)
 	}
 	out := make(map[string]*Workset, len(ids))
+	var unreadable []error
 	for _, id := range ids {
 		w, err := s.Get(ctx, id)
+		var mal *MalformedError
 		switch {
 		case err == nil:
 			out[id] = w
 		case errors.Is(err, ErrNotFound):
+		case errors.As(err, &mal):
+			unreadable = append(unreadable, mal)
 		default:
 			return nil, err
 		}
 	}
-	return out, nil
+	return out, errors.Join(unreadable...)
 }
 
 // Import writes a complete record through s's Importer, or reports

@@ -285,7 +285,7 @@ func (p *printer) summary(cmd string, dryRun bool, r *migrate.Result, runErr err
 		return
 	}
 	fmt.Fprintf(p.w, "\n%s%s: %d worksets in %.1fs", cmd, map[bool]string{true: " (dry run)"}[dryRun], r.Seen, r.Elapsed.Seconds())
-	for _, k := range []migrate.Kind{migrate.Equal, migrate.MissingInDestination, migrate.StateDiffers, migrate.FieldsDiffer, migrate.MissingInSource, migrate.UnreadableInSource} {
+	for _, k := range []migrate.Kind{migrate.Equal, migrate.MissingInDestination, migrate.StateDiffers, migrate.FieldsDiffer, migrate.MissingInSource, migrate.UnreadableInSource, migrate.UnreadableInDestination} {
 		if n := r.Kinds[k]; n > 0 {
 			fmt.Fprintf(p.w, ", %s %d", k, n)
 		}

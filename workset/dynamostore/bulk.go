@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 func (s *Store) GetMany(ctx context.Context, ids []string) (_ map[string]*workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, "")
 	out := make(map[string]*workset.Workset, len(ids))
+	var unreadable []error
 	seen := make(map[string]bool, len(ids))
 	var keys []item
 	for _, id := range ids {
@@ -49,9 +51,9 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (_ map[string]*workse
 			for _, it := range res.Responses[s.table] {
 				w, _, err := decode(it)
 				if err != nil {
-					// Left out (the caller sees it as absent, and a create
-					// conditioned on absence is then refused), never failing the batch.
-					s.opts.Logger.WarnContext(ctx, "dynamostore: skipping an unreadable record", "err", err)
+					// Reported beside the others, never failing the batch.
+					s.opts.Logger.WarnContext(ctx, "dynamostore: an unreadable record", "err", err)
+					unreadable = append(unreadable, err)
 					continue
 				}
 				out[w.ID] = w
@@ -59,7 +61,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) (_ map[string]*workse
 			pending = res.UnprocessedKeys
 		}
 	}
-	return out, nil
+	return out, errors.Join(unreadable...)
 }
 
 // Import implements workset.Importer with one UpdateItem that sets every field

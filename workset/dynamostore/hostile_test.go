@@ -421,3 +421,56 @@ func TestOverfullItemIsTheStoresData(t *testing.T) {
 		t.Errorf("the refused write changed the record: %v, %v", after, err)
 	}
 }
+
+// GetMany reports an unreadable record beside the readable ones, never
+// dropping it without a word; a migration into the table then names it
+// unreadable in the destination and writes nothing over it.
+func TestGetManyReportsUnreadable(t *testing.T) {
+	t.Parallel()
+	st, _, c := newStore(t, workset.SystemClock)
+	ctx := t.Context()
+	putRaw(t, c, st.Table(), deployedItem("good-1"))
+	bad := deployedItem("bad-1")
+	bad["priority"] = s("SUPER")
+	putRaw(t, c, st.Table(), bad)
+	got, err := st.GetMany(ctx, []string{"good-1", "bad-1", "absent-1"})
+	mals := workset.Unreadable(err)
+	if !errors.Is(err, workset.ErrMalformed) || len(mals) != 1 || mals[0].ID != "bad-1" || mals[0].Attribute != "priority" {
+		t.Fatalf("GetMany error %v (unreadable %v), want bad-1's priority named", err, mals)
+	}
+	if len(got) != 1 || got["good-1"] == nil {
+		t.Fatalf("GetMany returned %v, want good-1 alone", got)
+	}
+	// The fallback (one Get each) says the same.
+	if _, err := workset.GetMany(ctx, struct{ workset.StateStore }{st}, []string{"good-1", "bad-1"}); len(workset.Unreadable(err)) != 1 {
+		t.Errorf("the one-Get fallback: %v", err)
+	}
+
+	src, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"good-1", "bad-1", "new-1"} {
+		if _, err := src.Register(ctx, workset.RegisterRequest{ID: id, Bucket: "b", Prefix: "worksets/" + id + "/"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := migrate.New(src, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := getRaw(t, c, st.Table(), "bad-1")
+	res, err := m.Apply(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kinds[migrate.UnreadableInDestination] != 1 || res.Outcomes[migrate.OutcomeFailed] != 1 || res.Outcomes[migrate.OutcomeCreated] != 1 || len(res.Errors) != 1 || res.Errors[0].WorksetID != "bad-1" {
+		t.Errorf("apply into a table with an unreadable record: kinds %v, outcomes %v, errors %v", res.Kinds, res.Outcomes, res.Errors)
+	}
+	if d := cmp.Diff(before, getRaw(t, c, st.Table(), "bad-1"), avCmp); d != "" {
+		t.Errorf("apply wrote over the unreadable record:\n%s", d)
+	}
+	if res, err := m.Verify(ctx, nil); err != nil || res.Discrepancies() == 0 {
+		t.Errorf("verify with an unreadable destination record: %v discrepancies, %v", res.Discrepancies(), err)
+	}
+}
