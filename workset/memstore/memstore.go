@@ -339,9 +339,8 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock() // sorting may rewrite s.sorted
-	defer s.mu.Unlock()
-	s.sortLocked()
+	s.rlockSorted()
+	defer s.mu.RUnlock()
 	byPriority := q.State != ""
 	page := &workset.Page{}
 	ranks := []int{0}
@@ -382,6 +381,20 @@ func (s *Store) List(ctx context.Context, q workset.ListQuery) (_ *workset.Page,
 func matches(w *workset.Workset, q workset.ListQuery) bool {
 	return (q.State == "" || w.State == q.State) && (q.Priority == "" || w.Priority == q.Priority) &&
 		(q.Customer == "" || w.Attributes[storekit.AttrCustomerID] == q.Customer)
+}
+
+// rlockSorted takes the read lock with s.sorted up to date: pages are read
+// under the read lock, so readers never wait on one another; only the first
+// read after a write that added or removed IDs sorts, under the write lock.
+func (s *Store) rlockSorted() {
+	s.mu.RLock()
+	for s.dirty {
+		s.mu.RUnlock()
+		s.mu.Lock()
+		s.sortLocked()
+		s.mu.Unlock()
+		s.mu.RLock()
+	}
 }
 
 func (s *Store) sortLocked() {
