@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/observe"
+	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
 	"github.com/daylily-informatics/worksetstate/workset/storetest"
@@ -140,5 +141,61 @@ func TestQueueAge(t *testing.T) {
 	}
 	if m := doc.AWS.CloudWatchMetrics[0].Metrics[0]; doc.OldestReadyAge != 3*3600 || m.Name != "OldestReadyAge" || m.Unit != "Seconds" {
 		t.Errorf("queue age line: %s", buf.String())
+	}
+}
+
+// From is never a guess: over the sentinel store's derived history (one entry
+// per sentinel present) it is empty unless the request names the state it
+// expects; from a history kept in full it is the entry before the last.
+func TestFromIsNeverAGuess(t *testing.T) {
+	ctx := t.Context()
+	bucket, err := sentinel.NewDirBucket(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daylily layout keeps its earlier sentinels: after ready -> in_progress
+	// -> error the derived history reads ready, in_progress, error, and a
+	// requeue to ready would name "in_progress" as From if taken from it.
+	st, err := sentinel.New(bucket, func(o *sentinel.Options) { o.Naming = sentinel.DaylilyNaming() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms []string
+	s := observe.Wrap(st, observe.Func(func(_ context.Context, e observe.Event) {
+		if e.Kind == observe.Transitioned {
+			froms = append(froms, string(e.From))
+		}
+	}))
+	if _, err := s.Register(ctx, workset.RegisterRequest{ID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []workset.TransitionRequest{
+		{ID: "w", To: workset.StateInProgress},
+		{ID: "w", To: workset.StateError},
+		{ID: "w", To: workset.StateReady},
+		{ID: "w", To: workset.StateInProgress, ExpectedState: workset.StateReady},
+	} {
+		if _, err := s.Transition(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(froms, ","); got != ",,,ready" {
+		t.Errorf("From over a derived history: %q, want only the expected state named", got)
+	}
+	// A legacy pile-up: daylily.in_progress, then daylily.ready written after
+	// it (a restart). The workset is in_progress; its derived history ends
+	// ..., ready, so the entry before the last would wrongly say ready.
+	froms = nil
+	for _, name := range []string{"daylily.in_progress", "daylily.ready"} {
+		if _, err := bucket.Create(ctx, "worksets/p/"+name, sentinel.Content{Body: []byte("2024-01-15T10:00:00Z")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "p", To: workset.StateError}); err != nil {
+		t.Fatal(err)
+	}
+	if len(froms) != 1 || froms[0] == string(workset.StateReady) {
+		t.Errorf("From over a legacy pile-up: %q", froms)
 	}
 }

@@ -44,14 +44,14 @@ func (s *Instrumented) Register(ctx context.Context, req workset.RegisterRequest
 }
 
 // Transition implements workset.StateStore. The From state is the one before
-// the write, as its history shows.
+// the write: the request's ExpectedState when it names one (the store checked
+// it), else the entry before the last in a history the store keeps in full;
+// "" when neither tells (a derived history, as the sentinel store's, or one
+// trimmed to a single entry), never a guess.
 func (s *Instrumented) Transition(ctx context.Context, req workset.TransitionRequest) (*workset.Workset, error) {
 	w, err := s.StateStore.Transition(ctx, req)
 	if err == nil {
-		e := Event{Kind: Transitioned, WorksetID: w.ID, To: w.State, Reason: req.Reason, Category: req.ErrorCategory}
-		if n := len(w.History); n >= 2 {
-			e.From = w.History[n-2].State
-		}
+		e := Event{Kind: Transitioned, WorksetID: w.ID, To: w.State, Reason: req.Reason, Category: req.ErrorCategory, From: s.from(w, req.ExpectedState)}
 		if req.Lease != nil {
 			e.Owner = req.Lease.Owner
 		}
@@ -111,13 +111,25 @@ func (s *Instrumented) Claim(ctx context.Context, req workset.ClaimRequest) (*wo
 		e := Event{Kind: Transitioned, WorksetID: w.ID, To: w.State, Owner: req.Owner}
 		if n := len(w.History); n >= 1 {
 			e.Reason = w.History[n-1].Reason
-			if n >= 2 {
-				e.From = w.History[n-2].State
-			}
 		}
+		e.From = s.from(w, "")
 		s.emit(ctx, e)
 	}
 	return w, err
+}
+
+// from is the state a write moved w from, when that is known: expected (the
+// request's ExpectedState), or the entry before the last of a history kept in
+// full whose last entry is the write's.
+func (s *Instrumented) from(w *workset.Workset, expected workset.State) workset.State {
+	if expected != "" {
+		return expected
+	}
+	n := len(w.History)
+	if !s.StateStore.Capabilities().Kept.History || n < 2 || w.History[n-1].State != w.State {
+		return ""
+	}
+	return w.History[n-2].State
 }
 
 // Unwrap implements workset.Wrapper: workset.Has tells which of the optional
