@@ -167,7 +167,8 @@ type Options struct {
 	ClaimTimeout time.Duration
 	// ReadConcurrency bounds the parallel reads of a pass: lock objects and
 	// retry records, and on a deep layout the folder listings, whose number
-	// in flight adapts below it as the Migrator's writes do (default 32).
+	// in flight adapts below it as the Migrator's writes do, backing off
+	// when S3 throttles (default 64).
 	ReadConcurrency int
 	// Logger receives debug logs (default: discarded).
 	Logger *slog.Logger
@@ -199,7 +200,7 @@ var (
 // writes are atomic or not made at all. Open probes at once instead.
 func New(bucket Bucket, optFns ...func(*Options)) (*Store, error) {
 	o := Options{Root: DefaultRoot, Naming: GuideNaming(), Clock: workset.SystemClock, SkewMargin: time.Second,
-		LegacyLockTTL: time.Hour, ReadConcurrency: 32, ClaimTimeout: 30 * time.Second}
+		LegacyLockTTL: time.Hour, ReadConcurrency: 64, ClaimTimeout: 30 * time.Second}
 	for _, fn := range optFns {
 		if fn != nil { // a nil option is no option
 			fn(&o)
@@ -752,10 +753,12 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string, wan
 	return func(yield func(*workset.Workset, error) bool) {
 		stopped := errors.New("stopped")
 		wk := *s.walker
-		if want > 0 && want < wk.batch {
-			wk.batch = want
+		var listed, matched int
+		if want > 0 {
+			wk.size = func() int { return pageBatch(want, listed, matched, q.State != "" || q.Priority != "") }
 		}
 		err := wk.walk(ctx, after, func(folders []folderListing) error {
+			listed += len(folders)
 			snaps := make([]*snapshot, len(folders))
 			prefix := s.opts.Root
 			for i, f := range folders {
@@ -780,6 +783,7 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string, wan
 					}
 					continue
 				}
+				matched++
 				if !yield(v.w, nil) {
 					return stopped
 				}
@@ -790,6 +794,25 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string, wan
 			yield(nil, err)
 		}
 	}
+}
+
+// pageBatch is how many folders a page's next batch lists, to find the want
+// worksets it needs in one round of listings where it can: all that are
+// still wanted, plus a quarter more when the page filters (some folders
+// will not match), scaled by the share that matched so far.
+func pageBatch(want, listed, matched int, filtered bool) int {
+	need := want - matched
+	switch {
+	case need <= 0:
+		return 1
+	case !filtered:
+		return need
+	case listed == 0:
+		return need + need/4 + 1
+	case matched == 0:
+		return math.MaxInt32 // none matched yet: a whole batch
+	}
+	return need*listed/matched + need/4 + 1
 }
 
 // readLocks reads the lock bodies and retry records of a batch of snapshots

@@ -42,6 +42,9 @@ type walker struct {
 	// batch is the most folders handed to visit at once (memory stays
 	// bounded by it, not by the bucket).
 	batch int
+	// size, when set, says how many folders the next folder-by-folder batch
+	// should list (clamped to 1..batch): a page asks for what it still needs.
+	size func() int
 	// shape remembers what the last passes found: after a pass found deep
 	// folders, the next ones go folder by folder at once (no probing page),
 	// and every reprobeEvery-th pass probes again, so a layout that changes
@@ -152,7 +155,11 @@ func (wk *walker) folders(ctx context.Context, from string, include bool, visit 
 			}
 		}
 		for len(ids) > 0 {
-			n := min(len(ids), wk.batch)
+			n := wk.batch
+			if wk.size != nil {
+				n = max(1, min(n, wk.size()))
+			}
+			n = min(len(ids), n)
 			got, err := wk.listFolders(ctx, ids[:n])
 			if err != nil {
 				return err
