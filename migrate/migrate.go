@@ -316,7 +316,10 @@ func (m *Migrator) run(ctx context.Context, act func(context.Context, Difference
 	// its batches) until the check passed, so a refusal is all it reports.
 	var lg errgroup.Group
 	var srcLayout, dstLayout *storekit.LayoutReport
-	lctx, cancel := context.WithCancel(ctx)
+	// The check and the pass read the same folders on a sentinel store: they
+	// share what they read (a dry run writes nothing, so a listing from the
+	// check, made during this run, serves the pass as well as its own).
+	lctx, cancel := context.WithCancel(storekit.ShareReads(ctx))
 	defer cancel()
 	checked := make(chan struct{})
 	lg.Go(func() (err error) {

@@ -99,7 +99,10 @@
 //	                    wrote those before folders were marked; a long legacy
 //	                    message is read too). The pass picks the shape from
 //	                    its first page; memory is bounded by a batch of 100
-//	                    folders.
+//	                    folders. A page of List lists the folders it still
+//	                    needs (a quarter more when it filters by state).
+//	CheckLayout beside  one pass between them: under storekit.ShareReads (the
+//	a pass              Migrator's dry run) each listing serves both.
 package sentinel
 
 import (

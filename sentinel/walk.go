@@ -2,14 +2,15 @@ package sentinel
 
 import (
 	"context"
+	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/daylily-informatics/worksetstate/internal/adaptive"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // folderListing is one workset folder as a pass sees it: the objects
@@ -83,7 +84,7 @@ func (wk *walker) walk(ctx context.Context, after string, visit func([]folderLis
 		return err
 	}
 	for page := 0; ; page++ {
-		out, err := wk.b.List(ctx, in)
+		out, err := wk.list(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -143,7 +144,7 @@ func (wk *walker) folders(ctx context.Context, from string, include bool, visit 
 		in.StartAfter = wk.root + from
 	}
 	for {
-		out, err := wk.b.List(ctx, in)
+		out, err := wk.list(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -176,24 +177,41 @@ func (wk *walker) folders(ctx context.Context, from string, include bool, visit 
 	}
 }
 
+// list is one page of a listing of the root (shared under
+// storekit.ShareReads as a folder's listing is).
+func (wk *walker) list(ctx context.Context, in ListInput) (*ListOutput, error) {
+	key := fmt.Sprintf("%s\x00list\x00%s\x00%s\x00%s\x00%s\x00%d", wk.b.Name(), in.Prefix, in.Delimiter, in.StartAfter, in.ContinuationToken, in.MaxKeys)
+	v, err := storekit.ShareRead(ctx, key, func() (any, error) { return wk.b.List(ctx, in) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*ListOutput), nil
+}
+
 // listFolders lists each folder's direct objects (with a delimiter: never
 // its subfolders' contents), as many at once as the limiter allows.
+//
+// Under storekit.ShareReads (a dry run's layout check beside its pass) each
+// folder is listed once between the two passes.
 func (wk *walker) listFolders(ctx context.Context, ids []string) ([]folderListing, error) {
 	out := make([]folderListing, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
-	var mu sync.Mutex
 	for i, id := range ids {
-		if err := wk.lim.Acquire(gctx); err != nil {
-			break // the group's error, or the caller's context, is reported below
-		}
 		g.Go(func() error {
-			start := time.Now()
-			f, err := listFolder(gctx, wk.b, wk.root, id)
-			wk.lim.Release(time.Since(start), err)
-			mu.Lock()
-			out[i] = f
-			mu.Unlock()
-			return err
+			v, err := storekit.ShareRead(gctx, wk.b.Name()+"\x00"+wk.root+id, func() (any, error) {
+				if err := wk.lim.Acquire(gctx); err != nil {
+					return nil, err
+				}
+				start := time.Now()
+				f, err := listFolder(gctx, wk.b, wk.root, id)
+				wk.lim.Release(time.Since(start), err)
+				return f, err
+			})
+			if err != nil {
+				return err
+			}
+			out[i] = v.(folderListing)
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // countingBucket counts the List calls and the keys they return.
@@ -130,4 +131,57 @@ func TestDeepFoldersAreReadByTheirSentinels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A dry run's layout check and its pass, under storekit.ShareReads, list
+// each folder once between them (the Migrator's Plan puts them under one),
+// and still see every workset; without it each lists every folder.
+func TestCheckAndPassShareTheirListings(t *testing.T) {
+	t.Parallel()
+	var ids []string
+	for i := range 120 {
+		ids = append(ids, fmt.Sprintf("ws-%03d", i))
+	}
+	cb := &countingBucket{Bucket: s3Bucket(t)}
+	seedDeep(t, cb.Bucket, ids, 40)
+	s, err := sentinel.New(cb, func(o *sentinel.Options) {
+		o.Root, o.Naming = "daylily_monitoring/active_worksets/", sentinel.DaylilyNaming()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ctx context.Context) (lists int64) {
+		cb.lists.Store(0)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error {
+			r, err := s.CheckLayout(ctx)
+			if err == nil && r.Worksets != len(ids) {
+				err = fmt.Errorf("the check saw %d worksets, want %d", r.Worksets, len(ids))
+			}
+			return err
+		})
+		g.Go(func() error {
+			n := 0
+			for _, err := range s.Scan(ctx, workset.ListQuery{}) {
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			if n != len(ids) {
+				return fmt.Errorf("the pass saw %d worksets, want %d", n, len(ids))
+			}
+			return nil
+		})
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return cb.lists.Load()
+	}
+	alone := run(t.Context())
+	shared := run(storekit.ShareReads(t.Context()))
+	if max := int64(len(ids)) + 3; shared > max || alone < shared*3/2 {
+		t.Errorf("check beside pass: %d List calls sharing, %d alone; want at most %d sharing", shared, alone, max)
+	}
+	t.Logf("check beside pass over %d deep folders: %d List calls alone, %d sharing", len(ids), alone, shared)
 }

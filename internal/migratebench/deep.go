@@ -116,11 +116,11 @@ func best(concs []int, fn func(conc int) error) (time.Duration, int, error) {
 	var bestD time.Duration
 	bestC := 0
 	for _, c := range concs {
-		start := time.Now()
-		if err := fn(c); err != nil {
+		d, err := timeIt(3, func() error { return fn(c) })
+		if err != nil {
 			return 0, 0, err
 		}
-		if d := time.Since(start); bestC == 0 || d < bestD {
+		if bestC == 0 || d < bestD {
 			bestD, bestC = d, c
 		}
 	}
@@ -175,7 +175,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 				return err
 			}
 			var lists atomic.Int64
-			plan, err := timeIt(2, func() error {
+			plan, err := timeIt(5, func() error {
 				dst, _ := memstore.New()
 				m, err := migrate.New(st, dst)
 				if err != nil {
@@ -192,7 +192,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 			if err != nil {
 				return err
 			}
-			pass, err := timeIt(2, func() error {
+			pass, err := timeIt(5, func() error {
 				n := 0
 				for _, err := range st.Scan(ctx, workset.ListQuery{}) {
 					if err != nil {
@@ -205,7 +205,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 			if err != nil {
 				return err
 			}
-			planPrefix, err := timeIt(2, func() error { return prefixFloor(ctx, b, 0) })
+			planPrefix, err := timeIt(5, func() error { return prefixFloor(ctx, b, 0) })
 			if err != nil {
 				return err
 			}
@@ -213,14 +213,14 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 			if err != nil {
 				return err
 			}
-			poll, err := timeIt(3, func() error {
+			poll, err := timeIt(5, func() error {
 				_, err := st.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 64})
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			pollPrefix, err := timeIt(3, func() error { return prefixFloor(ctx, b, 64) })
+			pollPrefix, err := timeIt(5, func() error { return prefixFloor(ctx, b, 64) })
 			if err != nil {
 				return err
 			}
