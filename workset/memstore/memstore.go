@@ -172,23 +172,30 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 	return fn(w, s.now())
 }
 
+// setKey keeps the idempotency key of the write that made id's state what
+// it is (s.mu held).
+func (s *Store) setKey(id, key string) {
+	if s.lastKey == nil {
+		s.lastKey = make(map[string]string)
+	}
+	s.lastKey[id] = key
+}
+
 // Transition implements workset.StateStore.
 func (s *Store) Transition(ctx context.Context, req workset.TransitionRequest) (_ *workset.Workset, err error) {
 	defer storekit.WrapContextError(&err, req.ID)
 	var out *workset.Workset
 	err = s.update(ctx, req.ID, storekit.NormalizeTransition(&req), func(w *workset.Workset, now time.Time) error {
-		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey {
-			out = w.Clone() // a retry of the write that made the record what it is (checked first: a forced one would apply again)
-			return nil
-		}
-		if err := storekit.CheckTransition(w, req, now, s.opts.SkewMargin); err != nil {
+		key := s.lastKey[req.ID]
+		retry, err := storekit.KeyedTransition(w, &key, req, now, s.opts.SkewMargin)
+		if err != nil {
 			return err
 		}
-		storekit.ApplyTransition(w, req, now)
-		if s.lastKey == nil {
-			s.lastKey = make(map[string]string)
+		if retry {
+			out = w.Clone() // a retry answers with the record as it is
+			return nil
 		}
-		s.lastKey[req.ID] = req.IdempotencyKey
+		s.setKey(req.ID, key)
 		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
 			w.History = slices.Clone(w.History[len(w.History)-n:])
 		}
@@ -218,21 +225,19 @@ func (s *Store) Claim(ctx context.Context, req workset.ClaimRequest) (_ *workset
 	defer storekit.WrapContextError(&err, req.ID)
 	var out *workset.Workset
 	err = s.update(ctx, req.ID, storekit.NormalizeClaim(&req), func(w *workset.Workset, now time.Time) error {
-		if req.IdempotencyKey != "" && s.lastKey[req.ID] == req.IdempotencyKey && w.Lease != nil && w.Lease.Owner == req.Owner {
-			out = w.Clone() // a retry of the claim that made the record what it is
-			return nil
-		}
-		if err := storekit.CheckClaim(w, req.Owner, now, s.opts.SkewMargin); err != nil {
+		key := s.lastKey[req.ID]
+		retry, err := storekit.KeyedClaim(w, &key, req, now, s.opts.SkewMargin)
+		if err != nil {
 			return err
 		}
-		storekit.ApplyClaim(w, req, now)
+		if retry {
+			out = w.Clone() // a retry answers with the record as it is
+			return nil
+		}
 		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
 			w.History = slices.Clone(w.History[len(w.History)-n:])
 		}
-		if s.lastKey == nil {
-			s.lastKey = make(map[string]string)
-		}
-		s.lastKey[w.ID] = req.IdempotencyKey
+		s.setKey(w.ID, key)
 		out = w.Clone()
 		return nil
 	})

@@ -14,15 +14,15 @@
 // lock, or with a compare-and-swap on its version) needs, per method:
 //
 //	Register      NormalizeRegister, then NewWorkset
-//	Transition    NormalizeTransition; if req.IdempotencyKey is the key of the
-//	              write that made the state what it is, return the record as it
-//	              is (a retry); else CheckTransition, ApplyTransition, and keep
-//	              req.IdempotencyKey beside the record (lease writes keep it)
+//	Transition    NormalizeTransition, then KeyedTransition with the key kept
+//	              beside the record (the key of the write that made the state
+//	              what it is; lease writes keep it): a retry returns the record
+//	              as it is, else the move is checked and applied and the key
+//	              is the request's
 //	AcquireLease  ValidateLeaseRequest, then ApplyAcquire
 //	RenewLease    ValidateLeaseRequest, then ApplyRenew
 //	ReleaseLease  ValidateLeaseRequest, then ApplyRelease
-//	Claim         NormalizeClaim; the same key check as Transition; CheckClaim,
-//	              ApplyClaim, keep the key
+//	Claim         NormalizeClaim, then KeyedClaim with the same kept key
 //	Import        ValidateImport, CheckImportReplace, PrepareImport (the
 //	              destination's lease and fencing counter are kept)
 //	List          NormalizeList; cursors must name a position that survives

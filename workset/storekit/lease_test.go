@@ -46,3 +46,37 @@ func TestLeaseBookkeeping(t *testing.T) {
 		t.Fatalf("the next lease: %+v, %v; want token 2", next, err)
 	}
 }
+
+// The key bookkeeping: a retry with the key of the write that applied
+// changes nothing and says so, even when forced; a new key applies; a claim's
+// retry needs the claimant to hold the lease still.
+func TestKeyedWrites(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := storekit.NewWorkset(workset.RegisterRequest{ID: "w"}, now)
+	key := ""
+	req := workset.TransitionRequest{ID: "w", To: workset.StateError, Force: true, IdempotencyKey: "k1"}
+	if retry, err := storekit.KeyedTransition(w, &key, req, now, 0); err != nil || retry || key != "k1" || w.State != workset.StateError {
+		t.Fatalf("first: %v %v key %q state %s", retry, err, key, w.State)
+	}
+	v := w.Version
+	if retry, err := storekit.KeyedTransition(w, &key, req, now, 0); err != nil || !retry || w.Version != v || len(w.History) != 2 {
+		t.Fatalf("retry: %v %v version %d history %d", retry, err, w.Version, len(w.History))
+	}
+	if retry, err := storekit.KeyedTransition(w, &key, workset.TransitionRequest{ID: "w", To: workset.StateError, IdempotencyKey: "k2"}, now, 0); err == nil || retry || key != "k1" {
+		t.Fatalf("a new key for a move the graph refuses: %v %v key %q", retry, err, key)
+	}
+	w = storekit.NewWorkset(workset.RegisterRequest{ID: "c"}, now)
+	key = ""
+	claim := workset.ClaimRequest{ID: "c", Owner: "m1", TTL: time.Minute, IdempotencyKey: "c1"}
+	if retry, err := storekit.KeyedClaim(w, &key, claim, now, 0); err != nil || retry || w.Lease == nil || key != "c1" {
+		t.Fatalf("claim: %v %v %+v", retry, err, w.Lease)
+	}
+	if retry, err := storekit.KeyedClaim(w, &key, claim, now, 0); err != nil || !retry {
+		t.Fatalf("claim retry: %v %v", retry, err)
+	}
+	other := claim
+	other.Owner = "m2"
+	if retry, err := storekit.KeyedClaim(w, &key, other, now, 0); retry || err == nil {
+		t.Fatalf("another owner with the key: %v %v", retry, err)
+	}
+}
