@@ -53,6 +53,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
@@ -238,6 +239,13 @@ func (w *Writer) route() route {
 	default:
 		return route{primary: w.next, pSide: 1, mSide: 0}
 	}
+}
+
+// CountByState implements observe.Counter with the authoritative store's own
+// counting (workset.Has tells whether it counts without reading: the Writer
+// unwraps to that store).
+func (w *Writer) CountByState(ctx context.Context) (map[workset.State]int64, error) {
+	return observe.CountByState(ctx, w.route().primary)
 }
 
 // Unwrap implements workset.Wrapper: the authoritative store of the current

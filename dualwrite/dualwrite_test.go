@@ -13,6 +13,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/sentinel"
+	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
@@ -346,5 +347,31 @@ func TestPhaseSwitchUnderLoad(t *testing.T) {
 				t.Errorf("%s differs after the switch: %+v vs %+v", id, a, b)
 			}
 		}
+	}
+}
+
+// The Writer counts with its authoritative store's counting, and says
+// truthfully (workset.Has) whether that store counts without reading.
+func TestWriterCountsWithItsPrimary(t *testing.T) {
+	legacy, _ := memstore.New()
+	next, _ := memstore.New()
+	w, err := dualwrite.New(legacy, next, func(o *dualwrite.Options) { o.Phase = dualwrite.NewPrimary })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := w.Register(t.Context(), workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := next.Transition(t.Context(), workset.TransitionRequest{ID: "b", To: workset.StateIgnored}); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := observe.CountByState(t.Context(), w)
+	if err != nil || counts[workset.StateReady] != 1 || counts[workset.StateIgnored] != 1 {
+		t.Errorf("counts through the Writer: %v, %v (want the new store's)", counts, err)
+	}
+	if workset.Has[observe.Counter](w) {
+		t.Errorf("the Writer claims to count without reading over memory stores")
 	}
 }

@@ -280,6 +280,57 @@ type oldestReady struct {
 	Age   string    `json:"age"`
 }
 
+// collectStats gathers the stats: with the store's own counting and
+// queries by state where it counts without reading (DynamoDB), in one pass
+// otherwise (a sentinel bucket is listed once, not once a state).
+func collectStats(ctx context.Context, s workset.StateStore, now time.Time) (stats, error) {
+	st := stats{Counts: map[workset.State]int64{}, InFlight: []worksetView{}}
+	note := func(w *workset.Workset) {
+		switch w.State {
+		case workset.StateReady:
+			if st.OldestReady == nil || w.UpdatedAt.Before(st.OldestReady.Since) {
+				st.OldestReady = &oldestReady{w.ID, w.UpdatedAt, now.Sub(w.UpdatedAt).Round(time.Second).String()}
+			}
+		case workset.StateLocked, workset.StateInProgress:
+			st.InFlight = append(st.InFlight, view(w, now, false))
+		}
+	}
+	if _, counts := s.(observe.Counter); !counts || !workset.Has[observe.Counter](s) {
+		for w, err := range workset.Scan(ctx, s, workset.ListQuery{}) {
+			if errors.Is(err, workset.ErrMalformed) {
+				continue // counted by audit, not here
+			}
+			if err != nil {
+				return st, err
+			}
+			st.Counts[w.State]++
+			st.Total++
+			note(w)
+		}
+		return st, nil
+	}
+	counts, err := observe.CountByState(ctx, s)
+	if err != nil {
+		return st, err
+	}
+	st.Counts = counts
+	for _, n := range counts {
+		st.Total += n
+	}
+	for _, state := range []workset.State{workset.StateReady, workset.StateLocked, workset.StateInProgress} {
+		for w, err := range workset.All(ctx, s, workset.ListQuery{State: state}) {
+			if errors.Is(err, workset.ErrMalformed) {
+				continue
+			}
+			if err != nil {
+				return st, err
+			}
+			note(w)
+		}
+	}
+	return st, nil
+}
+
 func newStats(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "stats",
@@ -292,33 +343,11 @@ func newStats(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			counts, err := observe.CountByState(ctx, s)
+			st, err := collectStats(ctx, s, time.Now())
 			if err != nil {
 				return err
 			}
-			st := stats{Counts: counts, InFlight: []worksetView{}}
-			for _, n := range counts {
-				st.Total += n
-			}
-			now := time.Now()
-			oldest, err := observe.OldestReady(ctx, s)
-			if err != nil {
-				return err
-			}
-			if oldest != nil {
-				st.OldestReady = &oldestReady{oldest.ID, oldest.UpdatedAt, now.Sub(oldest.UpdatedAt).Round(time.Second).String()}
-			}
-			for _, state := range []workset.State{workset.StateLocked, workset.StateInProgress} {
-				for w, err := range workset.All(ctx, s, workset.ListQuery{State: state}) {
-					if errors.Is(err, workset.ErrMalformed) {
-						continue
-					}
-					if err != nil {
-						return err
-					}
-					st.InFlight = append(st.InFlight, view(w, now, false))
-				}
-			}
+			counts := st.Counts
 			if e.f.json {
 				return printJSON(e.stdout, st)
 			}
