@@ -12,8 +12,8 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
-	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/observe"
+	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 	"github.com/daylily-informatics/worksetstate/workset/memstore"
