@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/sentinel"
@@ -20,6 +21,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		// The migration CLI that lived here moved: never run the example in
+		// its place with the flags meant for a real bucket.
+		fmt.Fprintf(os.Stderr, "migrate: this example takes no arguments (got %q); the migration CLI is worksetctl:\n  go run ./cmd/worksetctl migrate %s\n", os.Args[1:], strings.Join(os.Args[1:], " "))
+		os.Exit(2)
+	}
 	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
 	}
