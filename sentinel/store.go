@@ -100,7 +100,7 @@
 //	                    message is read too). The pass picks the shape from
 //	                    its first page; memory is bounded by a batch of 100
 //	                    folders. A page of List lists the folders it still
-//	                    needs (a quarter more when it filters by state).
+//	                    needs (an eighth more when it filters by state).
 //	CheckLayout beside  one pass between them: under storekit.ShareReads (the
 //	a pass              Migrator's dry run) each listing serves both.
 package sentinel
@@ -801,8 +801,9 @@ func (s *Store) pass(ctx context.Context, q workset.ListQuery, after string, wan
 
 // pageBatch is how many folders a page's next batch lists, to find the want
 // worksets it needs in one round of listings where it can: all that are
-// still wanted, plus a quarter more when the page filters (some folders
-// will not match), scaled by the share that matched so far.
+// still wanted; when the page filters (some folders will not match), an
+// eighth more at first, then as many as the share that matched so far calls
+// for, and a quarter more.
 func pageBatch(want, listed, matched int, filtered bool) int {
 	need := want - matched
 	switch {
@@ -811,7 +812,7 @@ func pageBatch(want, listed, matched int, filtered bool) int {
 	case !filtered:
 		return need
 	case listed == 0:
-		return need + need/4 + 1
+		return need + need/8 + 1
 	case matched == 0:
 		return math.MaxInt32 // none matched yet: a whole batch
 	}

@@ -175,7 +175,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 				return err
 			}
 			var lists atomic.Int64
-			plan, err := timeIt(5, func() error {
+			plan, err := timeIt(8, func() error {
 				dst, _ := memstore.New()
 				m, err := migrate.New(st, dst)
 				if err != nil {
@@ -192,7 +192,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 			if err != nil {
 				return err
 			}
-			pass, err := timeIt(5, func() error {
+			pass, err := timeIt(8, func() error {
 				n := 0
 				for _, err := range st.Scan(ctx, workset.ListQuery{}) {
 					if err != nil {
@@ -213,7 +213,7 @@ func deep(ctx context.Context, srv *servers.Servers, n int, fileCounts []int, rt
 			if err != nil {
 				return err
 			}
-			poll, err := timeIt(5, func() error {
+			poll, err := timeIt(12, func() error {
 				_, err := st.List(ctx, workset.ListQuery{State: workset.StateReady, Limit: 64})
 				return err
 			})
