@@ -208,13 +208,14 @@ func invalidRecord(id string, err error) error {
 	return &workset.Error{ID: id, Kind: workset.ErrInvalidInput, Detail: err.Error()}
 }
 
-// asciiJSON renders v as JSON with every non-ASCII character escaped, as HTTP
-// headers (and so S3 metadata) need.
+// asciiJSON renders v as JSON with every character outside printable ASCII
+// escaped (DEL and non-ASCII; json.Marshal escapes the others), as HTTP
+// headers, and so S3 metadata, need.
 func asciiJSON(v any) string {
 	out, _ := json.Marshal(v)
 	var sb strings.Builder
 	for _, r := range string(out) {
-		if r < 0x80 {
+		if r < 0x7f { // json.Marshal escapes the other control characters
 			sb.WriteRune(r)
 			continue
 		}

@@ -38,6 +38,7 @@ func TestBodiesAreExactlyWhatLegacyReadersRead(t *testing.T) {
 		{State: "in_progress", At: at, Op: strings.Repeat("k", 300)},
 		{State: "error", At: at, ErrorDetails: long, Reason: "why"},
 		{At: at, Owner: "mon-ü", Token: 7, AcquiredAt: at, ExpiresAt: at.Add(time.Hour), Locked: true},
+		{State: "failed", At: at, Reason: "del\x7fbell\x07", FailedStep: "step\x00"},
 	} {
 		before := time.Now().UTC().Truncate(time.Microsecond)
 		c, nonce, err := b.encode()
@@ -69,7 +70,7 @@ func TestBodiesAreExactlyWhatLegacyReadersRead(t *testing.T) {
 			t.Errorf("record is %d bytes, over S3's 2 KB of metadata", len(rec))
 		}
 		for i := 0; i < len(rec); i++ {
-			if rec[i] >= 0x80 || rec[i] < 0x20 {
+			if rec[i] >= 0x7f || rec[i] < 0x20 {
 				t.Fatalf("record %q is not printable ASCII at %d", rec, i)
 			}
 		}

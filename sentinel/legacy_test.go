@@ -20,6 +20,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/internal/legacy"
 	"github.com/daylily-informatics/worksetstate/internal/testenv"
 	"github.com/daylily-informatics/worksetstate/internal/transport"
+	"github.com/daylily-informatics/worksetstate/retry"
 	"github.com/daylily-informatics/worksetstate/sentinel"
 	"github.com/daylily-informatics/worksetstate/workset"
 )
@@ -635,5 +636,36 @@ func TestLegacyReadersReadExactlyTheLine(t *testing.T) {
 	}
 	if out, _ := b.List(ctx, sentinel.ListInput{Prefix: "worksets/z/"}); len(out.Objects) != 1 {
 		t.Errorf("a read marked the folder: %v", out.Objects)
+	}
+}
+
+// The record in the metadata survives S3 with any text in it: quotes,
+// backslashes, control characters, DEL and non-ASCII, in the reason, the
+// failed step, the details and the owner.
+func TestRecordSurvivesAnyText(t *testing.T) {
+	t.Parallel()
+	b := s3Bucket(t)
+	st := newStore(t, b)
+	ctx := t.Context()
+	odd := "naïve \"quoted\" back\\slash del\x7f bell\x07 ✓ 日本"
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "odd", Reason: odd}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := st.AcquireLease(ctx, "odd", "owner ✓ \"x\"", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Transition(ctx, workset.TransitionRequest{ID: "odd", To: workset.StateInProgress, Lease: l}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := retry.Record(ctx, st, retry.Request{ID: "odd", Lease: l, Category: workset.CategoryTransient, Step: odd, Details: odd + "\nline two"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.Get(ctx, "odd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.FailedStep != odd || w.ErrorDetails != odd+"\nline two" || w.RetryCount != 1 {
+		t.Errorf("read back step %q details %q retries %d", w.FailedStep, w.ErrorDetails, w.RetryCount)
 	}
 }
