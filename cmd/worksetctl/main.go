@@ -207,6 +207,7 @@ type env struct {
 	out            *printer
 	cfg            *aws.Config
 	sentinels      *sentinel.Store
+	dual           *dualwrite.Writer
 	ddb            *dynamostore.Store
 	ddbc           *dynamodb.Client
 }
@@ -346,11 +347,27 @@ func (e *env) store(ctx context.Context) (workset.StateStore, error) {
 		if err != nil {
 			return nil, err
 		}
-		// An operator hears of a mirror write that failed: the call fails (the
-		// authoritative write stays), so nothing diverges without a word.
-		return dualwrite.New(legacy, ddb, func(o *dualwrite.Options) { o.Phase, o.OnMirrorFailure = phase, dualwrite.FailCall })
+		// A mirror write that fails is recorded, and the command says so
+		// after reporting what it applied (mirrorMissed): nothing diverges
+		// without a word, and nothing applied is reported as failed.
+		e.dual, err = dualwrite.New(legacy, ddb, func(o *dualwrite.Options) { o.Phase = phase })
+		return e.dual, err
 	}
 	return nil, usageError("--store: %q is not auto, dynamodb, sentinel or both", e.f.store)
+}
+
+// mirrorMissed is the exit-1 error of a change the authoritative store took
+// and the mirror missed (--store both), nil otherwise.
+func (e *env) mirrorMissed() error {
+	if e.dual == nil {
+		return nil
+	}
+	log, ok := e.dual.Divergences().(*dualwrite.MemoryLog)
+	if !ok || len(log.Divergences()) == 0 {
+		return nil
+	}
+	d := log.Divergences()[0]
+	return &exitError{exitProblems, fmt.Sprintf("applied to the authoritative store, but the %s store missed it (%s: %s); repair it with: worksetctl migrate apply (or rollback)", d.Mirror, d.Op, d.Err)}
 }
 
 // both returns the two stores, for the commands that compare them (audit), or

@@ -530,10 +530,13 @@ func transition(ctx context.Context, e *env, id string, to workset.State, force 
 		return err
 	}
 	if e.f.json {
-		return printJSON(e.stdout, map[string]any{"workset_id": id, "from": before.State, "to": w.State, "forced": force, "reason": reason})
+		if err := printJSON(e.stdout, map[string]any{"workset_id": id, "from": before.State, "to": w.State, "forced": force, "reason": reason}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "%s: %s -> %s (%s)\n", id, before.State, w.State, reason)
 	}
-	fmt.Fprintf(e.stdout, "%s: %s -> %s (%s)\n", id, before.State, w.State, reason)
-	return nil
+	return e.mirrorMissed()
 }
 
 func newRelease(e *env) *cobra.Command {
@@ -583,10 +586,13 @@ must run again.`,
 				return err
 			}
 			if e.f.json {
-				return printJSON(e.stdout, map[string]any{"workset_id": id, "released": true, "owner": l.Owner, "kind": leaseKind(l), "state": w.State, "reason": reason})
+				if err := printJSON(e.stdout, map[string]any{"workset_id": id, "released": true, "owner": l.Owner, "kind": leaseKind(l), "state": w.State, "reason": reason}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(e.stdout, "%s: released the lease of %s (%s lock); state stays %s (%s)\n", id, l.Owner, leaseKind(l), w.State, reason)
 			}
-			fmt.Fprintf(e.stdout, "%s: released the lease of %s (%s lock); state stays %s (%s)\n", id, l.Owner, leaseKind(l), w.State, reason)
-			return nil
+			return e.mirrorMissed()
 		},
 	}
 	actionFlags(c, e)

@@ -221,3 +221,37 @@ func TestOperatorSessionOnSentinels(t *testing.T) {
 		t.Errorf("after requeue: %+v", v)
 	}
 }
+
+// With --store both, a change the authoritative store took and the mirror
+// missed is reported as applied, then named as a divergence (exit 1), never
+// reported as failed.
+func TestMirrorMissIsNamed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	client := testenv.DynamoDB(t)
+	table := testenv.UniqueName("both")
+	ddb, err := dynamostore.New(client, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ddb.CreateTable(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ddb.Register(ctx, workset.RegisterRequest{ID: "ws-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ddb.Transition(ctx, workset.TransitionRequest{ID: "ws-b", To: workset.StateError, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	s3c := testenv.S3(t)
+	bucket := testenv.Bucket(t, s3c) // holds nothing of ws-b: the mirror misses
+	cli := cliRunner(t, buildCLI(t), []string{"--table", table, "--bucket", bucket, "--store", "both", "--phase", "new-primary", "--naming", "guide",
+		"--dynamodb-endpoint", os.Getenv(servers.EnvDynamoDBEndpoint), "--s3-endpoint", os.Getenv(servers.EnvS3Endpoint)})
+	out := cli(exitProblems, "requeue", "ws-b", "--reason", "rerun")
+	if !strings.Contains(out, "error -> ready") {
+		t.Errorf("the applied change was not reported: %q", out)
+	}
+	if w, err := ddb.Get(ctx, "ws-b"); err != nil || w.State != workset.StateReady {
+		t.Errorf("the authoritative store holds %v, %v", w, err)
+	}
+}
