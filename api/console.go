@@ -466,7 +466,13 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 	reason = fmt.Sprintf("%s (%s)", reason, by)
 	switch act {
 	case "release":
-		err = c.store.ReleaseLease(r.Context(), *ws.Lease)
+		if err = c.store.ReleaseLease(r.Context(), *ws.Lease); err == nil {
+			// Recorded where the store keeps a history (the state stays).
+			note := fmt.Sprintf("lease of %s released: %s", ws.Lease.Owner, reason)
+			if _, nerr := workset.Note(r.Context(), c.store, id, note); nerr != nil && !errors.Is(nerr, workset.ErrUnsupported) {
+				c.opts.Logger.ErrorContext(r.Context(), "api: console: the release's note was not written", "workset", id, "err", nerr)
+			}
+		}
 	default:
 		to := map[string]workset.State{"requeue": workset.StateReady, "ignore": workset.StateIgnored}[act]
 		if ws.Lease != nil && !ws.Lease.Expired(now, 0) {

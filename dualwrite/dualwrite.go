@@ -241,6 +241,23 @@ func (w *Writer) route() route {
 	}
 }
 
+// Note implements workset.Noter: the note goes to the authoritative store,
+// then to the mirror when it keeps a history (a failure there is recorded as
+// a divergence, as for a transition).
+func (w *Writer) Note(ctx context.Context, id, reason string) (*workset.Workset, error) {
+	r := w.route()
+	out, err := workset.Note(ctx, r.primary, id, reason)
+	if err != nil || r.mirror == nil {
+		return out, err
+	}
+	if _, err := workset.Note(ctx, r.mirror, id, reason); err != nil && !errors.Is(err, workset.ErrUnsupported) {
+		if derr := w.diverged(ctx, r, id, "note", err); derr != nil {
+			return nil, derr
+		}
+	}
+	return out, nil
+}
+
 // CountByState implements observe.Counter with the authoritative store's own
 // counting (workset.Has tells whether it counts without reading: the Writer
 // unwraps to that store).

@@ -132,6 +132,12 @@ func (s *Instrumented) from(w *workset.Workset, expected workset.State) workset.
 	return w.History[n-2].State
 }
 
+// Note implements workset.Noter with the wrapped store's (workset.Has tells
+// whether it has one).
+func (s *Instrumented) Note(ctx context.Context, id, reason string) (*workset.Workset, error) {
+	return workset.Note(ctx, s.StateStore, id, reason)
+}
+
 // Unwrap implements workset.Wrapper: workset.Has tells which of the optional
 // interfaces Instrumented implements the wrapped store really has.
 func (s *Instrumented) Unwrap() workset.StateStore { return s.StateStore }

@@ -132,6 +132,15 @@ type Deleter interface {
 	Delete(ctx context.Context, id string, expectedVersion int64) error
 }
 
+// Noter is implemented by stores that can add an entry to a workset's
+// history without changing anything else it says (state, lease, the mark of
+// another tool's work): an operator's note, such as a lease released by hand
+// and why. The entry carries the current state; the write counts (Version,
+// UpdatedAt). A blank reason is refused; missing IDs give ErrNotFound.
+type Noter interface {
+	Note(ctx context.Context, id, reason string) (*Workset, error)
+}
+
 // BatchGetter is implemented by stores that read many worksets in one request.
 // Missing IDs are absent from the result. A record that cannot be read is
 // never dropped without a word nor fails the others: the result holds the
@@ -200,6 +209,15 @@ func Import(ctx context.Context, s StateStore, req ImportRequest) (*Workset, err
 		return im.Import(ctx, req)
 	}
 	return nil, &Error{Kind: ErrUnsupported, Detail: fmt.Sprintf("%T cannot import records", s)}
+}
+
+// Note adds reason to the history of id through s's Noter, or reports
+// ErrUnsupported when s has none (the sentinel store keeps no history).
+func Note(ctx context.Context, s StateStore, id, reason string) (*Workset, error) {
+	if n, ok := s.(Noter); ok && Has[Noter](s) {
+		return n.Note(ctx, id, reason)
+	}
+	return nil, &Error{ID: id, Kind: ErrUnsupported, Detail: fmt.Sprintf("%T keeps no history to note in", s)}
 }
 
 // Delete removes a record through s's Deleter, or reports ErrUnsupported when

@@ -585,6 +585,15 @@ must run again.`,
 			if err := s.ReleaseLease(ctx, *l); err != nil {
 				return err
 			}
+			// The release and its reason go in the history where the store
+			// keeps one (a note: the state, and the mark of another tool's
+			// work, stay as they are).
+			note := fmt.Sprintf("lease of %s (%s lock) released: %s", l.Owner, leaseKind(l), reason)
+			if _, err := workset.Note(ctx, s, id, note); errors.Is(err, workset.ErrUnsupported) {
+				fmt.Fprintf(e.stderr, "worksetctl: this store keeps no history: the release is not recorded there (%v)\n", err)
+			} else if err != nil {
+				return &exitError{exitProblems, fmt.Sprintf("the lease was released, but the note could not be written: %v", err)}
+			}
 			if e.f.json {
 				if err := printJSON(e.stdout, map[string]any{"workset_id": id, "released": true, "owner": l.Owner, "kind": leaseKind(l), "state": w.State, "reason": reason}); err != nil {
 					return err

@@ -146,8 +146,8 @@ func TestOperatorSessionOnDynamoDB(t *testing.T) {
 	cli(exitUsage, "release", "ws-stale", "--reason", "host gone")
 	cli(exitRefused, "release", "ws-live", "--reason", "x", "--yes")
 	cli(0, "release", "ws-stale", "--reason", "host gone", "--yes")
-	if w, _ := st.Get(ctx, "ws-stale"); w.Lease != nil {
-		t.Errorf("released lease still there: %+v", w.Lease)
+	if w, _ := st.Get(ctx, "ws-stale"); w.Lease != nil || w.State != workset.StateInProgress || !strings.Contains(w.History[len(w.History)-1].Reason, "released: host gone") {
+		t.Errorf("after release: lease %+v, state %s, history %+v", w.Lease, w.State, w.History)
 	}
 	cli(0, "release", "ws-python", "--reason", "python worker killed", "--yes", "--live")
 	if w, _ := st.Get(ctx, "ws-python"); w.Lease != nil {

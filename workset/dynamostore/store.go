@@ -142,6 +142,7 @@ var (
 	_ workset.Importer    = (*Store)(nil)
 	_ workset.Deleter     = (*Store)(nil)
 	_ workset.BatchGetter = (*Store)(nil)
+	_ workset.Noter       = (*Store)(nil)
 )
 
 // New returns a store over table. It makes no request; see CreateTable.
@@ -610,4 +611,39 @@ func (s *Store) trimHistory(ctx context.Context, w *workset.Workset) {
 		return
 	}
 	w.History = trimmed.History
+}
+
+// Note implements workset.Noter: one UpdateItem appends the entry (with the
+// state as read, and conditioned on it) to state_history and counts the
+// write; the state, the lock and sdk_state are left as they are, so another
+// tool's work stays another tool's.
+func (s *Store) Note(ctx context.Context, id, reason string) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, id)
+	if err := storekit.NormalizeNote(id, &reason); err != nil {
+		return nil, err
+	}
+	cur, _, ok, err := s.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound(id)
+	}
+	now := s.now()
+	op := newOpID()
+	update := func(state workset.State) expression.UpdateBuilder {
+		entry := historyValue([]workset.HistoryEntry{{State: state, Timestamp: now, Reason: reason}})
+		return stamp(expression.Set(expression.Name(attrHistory), expression.ListAppend(
+			expression.IfNotExists(expression.Name(attrHistory), expression.Value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})),
+			expression.Value(entry))), now, op)
+	}
+	cond := and(exists(), expression.Name(attrState).Equal(expression.Value(string(cur.State))))
+	w, err := s.write(ctx, id, op, update(cur.State), cond, func(c *workset.Workset) (expression.UpdateBuilder, error) {
+		return update(c.State), nil // the state moved since the read: note it as it is now
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.trimHistory(ctx, w)
+	return w, nil
 }

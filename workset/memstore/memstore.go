@@ -54,6 +54,7 @@ var (
 	_ workset.Importer    = (*Store)(nil)
 	_ workset.Deleter     = (*Store)(nil)
 	_ workset.BatchGetter = (*Store)(nil)
+	_ workset.Noter       = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -170,6 +171,21 @@ func (s *Store) update(ctx context.Context, id string, valid error, fn func(w *w
 		return notFound(id)
 	}
 	return fn(w, s.now())
+}
+
+// Note implements workset.Noter.
+func (s *Store) Note(ctx context.Context, id, reason string) (_ *workset.Workset, err error) {
+	defer storekit.WrapContextError(&err, id)
+	var out *workset.Workset
+	err = s.update(ctx, id, storekit.NormalizeNote(id, &reason), func(w *workset.Workset, now time.Time) error {
+		storekit.ApplyNote(w, reason, now)
+		if n := s.opts.HistoryLimit; n > 0 && len(w.History) > n {
+			w.History = slices.Clone(w.History[len(w.History)-n:])
+		}
+		out = w.Clone()
+		return nil
+	})
+	return out, err
 }
 
 // setKey keeps the idempotency key of the write that made id's state what

@@ -1,6 +1,7 @@
 package storekit
 
 import (
+	"strings"
 	"time"
 
 	"github.com/daylily-informatics/worksetstate/workset"
@@ -43,4 +44,31 @@ func KeyedClaim(w *workset.Workset, lastKey *string, req workset.ClaimRequest, n
 	ApplyClaim(w, req, now)
 	*lastKey = req.IdempotencyKey
 	return false, nil
+}
+
+// NormalizeNote checks a note's arguments and bounds its reason
+// (workset.MaxReason); a blank reason is refused.
+func NormalizeNote(id string, reason *string) error {
+	if err := workset.ValidateID(id); err != nil {
+		return err
+	}
+	r := strings.TrimSpace(*reason)
+	if r == "" {
+		return invalid(id, "a note needs a reason")
+	}
+	*reason = Truncate(r, workset.MaxReason)
+	return nil
+}
+
+// NoteEntry is the history entry a note appends: the current state, now,
+// the reason.
+func NoteEntry(w *workset.Workset, reason string, now time.Time) workset.HistoryEntry {
+	return workset.HistoryEntry{State: w.State, Timestamp: now, Reason: reason}
+}
+
+// ApplyNote appends a note to w's history and counts the write; nothing else
+// changes (workset.Noter).
+func ApplyNote(w *workset.Workset, reason string, now time.Time) {
+	w.History = append(w.History, NoteEntry(w, reason, now))
+	countWrite(w, now)
 }

@@ -157,6 +157,19 @@ func (s checkThenWrite) Transition(ctx context.Context, req workset.TransitionRe
 	return s.Store.Transition(ctx, req)
 }
 
+// noteByForce takes the tempting shortcut for a note: a forced move to the
+// state the workset is in, which marks the entry forced and clears the mark
+// of another tool's work.
+type noteByForce struct{ *memstore.Store }
+
+func (s noteByForce) Note(ctx context.Context, id, reason string) (*workset.Workset, error) {
+	w, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.Transition(ctx, workset.TransitionRequest{ID: id, To: w.State, Force: true, Reason: reason})
+}
+
 func TestBrokenStoresFailTheirChecks(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -168,6 +181,7 @@ func TestBrokenStoresFailTheirChecks(t *testing.T) {
 		{"OffsetCursors", testCursorsWhileClaiming, func(m *memstore.Store) workset.StateStore { return offsetCursors{m} }},
 		{"LeaseWritesKeepTheVersion", testLeaseWritesBumpVersion, func(m *memstore.Store) workset.StateStore { return &leaseWritesKeepVersion{Store: m} }},
 		{"ChecksThenWrites", testExpectationsUnderRaces, func(m *memstore.Store) workset.StateStore { return checkThenWrite{m} }},
+		{"NotesByForce", testNote, func(m *memstore.Store) workset.StateStore { return noteByForce{m} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -167,6 +167,64 @@ func testDelete(e *env) {
 	}
 }
 
+// testNote: a note (workset.Noter) appends one entry with the current state
+// and the reason, counts the write, and leaves the state and the lease as
+// they were; a blank reason and a missing ID are refused.
+func testNote(e *env) {
+	n, ok := e.s.(workset.Noter)
+	ok = ok && workset.Has[workset.Noter](e.s)
+	e.skipUnless(ok, "store does not implement workset.Noter")
+	e.register("ws-note", "")
+	l, err := e.s.AcquireLease(e.ctx, "ws-note", "m1", time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.transition(workset.TransitionRequest{ID: "ws-note", To: workset.StateInProgress, Lease: l})
+	before := e.get("ws-note")
+	e.clock.Advance(time.Second)
+	w, err := n.Note(e.ctx, "ws-note", "lease of m1 looked at by hand")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	after := e.get("ws-note")
+	last := after.History[len(after.History)-1]
+	switch {
+	case len(after.History) != len(before.History)+1 || last.State != workset.StateInProgress || last.Reason != "lease of m1 looked at by hand" || last.Forced:
+		e.t.Errorf("history after a note: %+v", after.History)
+	case after.State != before.State || after.Lease == nil || after.Lease.Owner != "m1" || after.Lease.Token != before.Lease.Token || after.Foreign != before.Foreign:
+		e.t.Errorf("a note changed the record: before %+v after %+v", before, after)
+	case e.caps.Kept.Versions && after.Version != before.Version+1:
+		e.t.Errorf("a note did not count as a write: version %d -> %d", before.Version, after.Version)
+	case !after.UpdatedAt.After(before.UpdatedAt):
+		e.t.Errorf("a note left UpdatedAt at %v", after.UpdatedAt)
+	case w.Version != after.Version:
+		e.t.Errorf("Note returned version %d, the store holds %d", w.Version, after.Version)
+	}
+	if _, err := e.s.Transition(e.ctx, workset.TransitionRequest{ID: "ws-note", To: workset.StateComplete, Lease: l}); err != nil {
+		e.t.Errorf("the lease is not current after a note: %v", err)
+	}
+	// Another tool's work stays another tool's (where the store can hold it).
+	if imp, ok := e.s.(workset.Importer); ok && workset.Has[workset.Importer](e.s) {
+		rec := &workset.Workset{ID: "ws-note-f", State: workset.StateInProgress, Priority: workset.PriorityNormal, Foreign: true,
+			CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now(), History: []workset.HistoryEntry{{State: workset.StateInProgress, Timestamp: e.clock.Now()}}}
+		if _, err := imp.Import(e.ctx, workset.ImportRequest{Workset: rec, IfAbsent: true}); err != nil {
+			e.t.Fatal(err)
+		}
+		if before := e.get("ws-note-f"); before.Foreign {
+			if _, err := n.Note(e.ctx, "ws-note-f", "checked by hand"); err != nil {
+				e.t.Fatal(err)
+			}
+			if after := e.get("ws-note-f"); !after.Foreign || after.State != workset.StateInProgress {
+				e.t.Errorf("a note on another tool's work made it this SDK's: %+v", after)
+			}
+		}
+	}
+	_, err = n.Note(e.ctx, "ws-note", "  ")
+	wantErr(e.t, err, workset.ErrInvalidInput, "blank note")
+	_, err = n.Note(e.ctx, "ws-none", "x")
+	wantErr(e.t, err, workset.ErrNotFound, "note on a missing workset")
+}
+
 // testAbilitiesTellTheTruth: what a store reports of its optional abilities
 // (workset.Has, through every wrapper) is what it does: an ability it has
 // works, one it lacks is refused with ErrUnsupported by the helpers.
@@ -181,6 +239,10 @@ func testAbilitiesTellTheTruth(e *env) {
 	err = workset.Delete(e.ctx, e.s, "ws-ab-del", 0)
 	if got := !errors.Is(err, workset.ErrUnsupported); got != workset.Has[workset.Deleter](e.s) {
 		e.t.Errorf("Has[Deleter] = %v, but Delete answered %v", workset.Has[workset.Deleter](e.s), err)
+	}
+	_, err = workset.Note(e.ctx, e.s, "ws-ab", "x")
+	if got := !errors.Is(err, workset.ErrUnsupported); got != workset.Has[workset.Noter](e.s) {
+		e.t.Errorf("Has[Noter] = %v, but Note answered %v", workset.Has[workset.Noter](e.s), err)
 	}
 	if c, ok := e.s.(workset.Claimer); ok && workset.Has[workset.Claimer](e.s) {
 		e.register("ws-ab-cl", "")

@@ -86,6 +86,7 @@ var suite = []struct {
 		{"ValuesFollowTheValueModel", testValueModel},
 		{"ImportWritesWholeRecords", testImport},
 		{"DeleteRemovesRecords", testDelete},
+		{"NotesChangeNothingButTheHistory", testNote},
 		{"AbilitiesTellTheTruth", testAbilitiesTellTheTruth},
 	}},
 	{"Reads", []behaviour{
