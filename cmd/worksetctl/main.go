@@ -176,7 +176,7 @@ allowed, concurrent change); 5 store unreachable or misconfigured.`,
 	p.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL (path-style)")
 	p.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL")
 	p.StringVar(&f.store, "store", "auto", "which store to operate on: auto, dynamodb, sentinel or both")
-	p.StringVar(&f.phase, "phase", "new-primary", "with --store both: the migration phase, legacy-primary or new-primary")
+	p.StringVar(&f.phase, "phase", "", "with --store both (required there): the migration phase, legacy-primary or new-primary, i.e. which store is authoritative now")
 	p.BoolVar(&f.json, "json", false, "machine-readable output")
 	_ = root.RegisterFlagCompletionFunc("naming", fixedCompletion("auto", "guide", "daylily"))
 	_ = root.RegisterFlagCompletionFunc("store", fixedCompletion("auto", "dynamodb", "sentinel", "both"))
@@ -335,6 +335,9 @@ func (e *env) store(ctx context.Context) (workset.StateStore, error) {
 	case "sentinel":
 		return e.sentinelStore(ctx)
 	case "both":
+		if e.f.phase == "" {
+			return nil, usageError("--store both (or --bucket with --table) needs --phase legacy-primary or new-primary: which store is authoritative now is not guessed")
+		}
 		phase, err := dualwrite.ParsePhase(e.f.phase)
 		if err != nil || (phase != dualwrite.LegacyPrimary && phase != dualwrite.NewPrimary) {
 			return nil, usageError("--phase: %q is not legacy-primary or new-primary", e.f.phase)

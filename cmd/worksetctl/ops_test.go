@@ -247,6 +247,10 @@ func TestMirrorMissIsNamed(t *testing.T) {
 	bucket := testenv.Bucket(t, s3c) // holds nothing of ws-b: the mirror misses
 	cli := cliRunner(t, buildCLI(t), []string{"--table", table, "--bucket", bucket, "--store", "both", "--phase", "new-primary", "--naming", "guide",
 		"--dynamodb-endpoint", os.Getenv(servers.EnvDynamoDBEndpoint), "--s3-endpoint", os.Getenv(servers.EnvS3Endpoint)})
+	// Which store is authoritative is never guessed.
+	noPhase := cliRunner(t, buildCLI(t), []string{"--table", table, "--bucket", bucket, "--naming", "guide",
+		"--dynamodb-endpoint", os.Getenv(servers.EnvDynamoDBEndpoint), "--s3-endpoint", os.Getenv(servers.EnvS3Endpoint)})
+	noPhase(exitUsage, "requeue", "ws-b", "--reason", "rerun")
 	out := cli(exitProblems, "requeue", "ws-b", "--reason", "rerun")
 	if !strings.Contains(out, "error -> ready") {
 		t.Errorf("the applied change was not reported: %q", out)
