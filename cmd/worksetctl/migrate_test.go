@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,27 +51,11 @@ func cliEnv() []string {
 func TestCLISession(t *testing.T) {
 	t.Parallel()
 	flags, layout, _ := fixture(t, 300)
-	bin := filepath.Join(t.TempDir(), "migrate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	cli := func(want int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = cliEnv()
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("migrate %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
-		}
-		return stdout.String() + stderr.String()
+		stdout, stderr := runCLI(t, bin, want, args...)
+		return stdout + stderr
 	}
 	want := layout.Expected(sentinel.NoSentinelReady)
 

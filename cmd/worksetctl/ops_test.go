@@ -17,25 +17,33 @@ import (
 	"github.com/daylily-informatics/worksetstate/workset/dynamostore"
 )
 
-// cliRunner runs the binary with fixed trailing flags and checks its exit status.
+// runCLI runs the binary as a user would, checks its exit status, and
+// returns what it printed.
+func runCLI(t *testing.T, bin string, want int, args ...string) (stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = cliEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != want {
+		t.Fatalf("worksetctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// cliRunner runs the binary with fixed trailing flags and returns its stdout.
 func cliRunner(t *testing.T, bin string, flags []string) func(want int, args ...string) string {
 	return func(want int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, append(args, flags...)...)
-		cmd.Env = cliEnv()
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("worksetctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
-		}
-		return stdout.String()
+		out, _ := runCLI(t, bin, want, append(args, flags...)...)
+		return out
 	}
 }
 
