@@ -13,6 +13,7 @@ import (
 	"github.com/daylily-informatics/worksetstate/migrate"
 	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
+	"github.com/daylily-informatics/worksetstate/workset/storekit"
 )
 
 // anomaly is one finding of audit.
@@ -73,6 +74,21 @@ func audit(ctx context.Context, s, legacy, ddb workset.StateStore, o auditOption
 	return err
 }
 
+// lastClaimer is the owner the last move to in_progress names as its claimant
+// (a claim's default reason, "claimed by <owner>"), or "".
+func lastClaimer(w *workset.Workset) string {
+	for i := len(w.History) - 1; i >= 0; i-- {
+		if h := w.History[i]; h.State == workset.StateInProgress {
+			owner, _ := strings.CutPrefix(h.Reason, storekit.DefaultClaimReason(""))
+			if owner == h.Reason {
+				return ""
+			}
+			return owner
+		}
+	}
+	return ""
+}
+
 // findings are one workset's anomalies.
 func findings(w *workset.Workset, o auditOptions, now time.Time) []anomaly {
 	var out []anomaly
@@ -92,6 +108,9 @@ func findings(w *workset.Workset, o auditOptions, now time.Time) []anomaly {
 	if active && w.Lease == nil && !w.Foreign {
 		add("no-lease", "%s with no lease: nobody is known to run it", w.State)
 	}
+	if claimer := lastClaimer(w); active && claimer != "" && w.Lease != nil && w.Lease.Owner != claimer {
+		add("lease-takeover", "claimed by %s, now held by %s: the lease was taken over, and %s's run may still be going", claimer, w.Lease.Owner, claimer)
+	}
 	if w.RetryCount >= o.retries {
 		add("retry-storm", "%d retries (failed step %s, category %s)", w.RetryCount, orNone(w.FailedStep), orNone(string(w.ErrorCategory)))
 	}
@@ -110,7 +129,8 @@ func newAudit(e *env) *cobra.Command {
 		Short: "List the anomalies worth a look, each with the workset and why",
 		Long: `One pass over the store, listing: worksets active past a bound
 (active-too-long), another tool's active work (foreign-work), active worksets
-whose lease expired (lease-expired) or that have none (no-lease), retry storms
+whose lease expired (lease-expired) or that have none (no-lease), leases taken
+over from the monitor that claimed the workset (lease-takeover), retry storms
 (retry-storm), recent forced transitions (forced), unreadable records and
 folders (unreadable), and, when both --bucket and --table are given, the
 worksets the two stores disagree on (stores-disagree, as migrate verify finds

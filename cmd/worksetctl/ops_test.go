@@ -97,7 +97,17 @@ func TestOperatorSessionOnDynamoDB(t *testing.T) {
 	if ok, err := py.AcquireLock(ctx, "ws-python", false); err != nil || !ok {
 		t.Fatalf("python lock: %v %v", ok, err)
 	}
-	time.Sleep(1100 * time.Millisecond) // ws-stale's lease expires
+	if _, err := st.Register(ctx, workset.RegisterRequest{ID: "ws-taken"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workset.Claim(ctx, st, workset.ClaimRequest{ID: "ws-taken", Owner: "mon-a", TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	// ws-stale's and ws-taken's leases expire (1 s, and the store's 1 s skew margin).
+	time.Sleep(2100 * time.Millisecond)
+	if _, err := st.AcquireLease(ctx, "ws-taken", "mon-b", time.Hour); err != nil { // a takeover
+		t.Fatal(err)
+	}
 
 	cli := cliRunner(t, buildCLI(t), []string{"--table", table, "--dynamodb-endpoint", os.Getenv(servers.EnvDynamoDBEndpoint)})
 
@@ -120,7 +130,7 @@ func TestOperatorSessionOnDynamoDB(t *testing.T) {
 		t.Errorf("list --state error: %s", out)
 	}
 	s := decode[stats](t, cli(0, "stats", "--json"))
-	if s.Total != 5 || s.Counts[workset.StateInProgress] != 2 || s.Counts[workset.StateError] != 1 || s.OldestReady == nil || len(s.InFlight) != 2 {
+	if s.Total != 6 || s.Counts[workset.StateInProgress] != 3 || s.Counts[workset.StateError] != 1 || s.OldestReady == nil || len(s.InFlight) != 3 {
 		t.Errorf("stats: %+v", s)
 	}
 	kinds := map[string]string{}
@@ -168,7 +178,7 @@ func TestOperatorSessionOnDynamoDB(t *testing.T) {
 		a := decode[anomaly](t, line)
 		found[a.Kind+" "+a.WorksetID] = a.Why
 	}
-	for _, want := range []string{"forced ws-ready", "active-too-long ws-live", "no-lease ws-stale"} {
+	for _, want := range []string{"forced ws-ready", "active-too-long ws-live", "no-lease ws-stale", "lease-takeover ws-taken"} {
 		if _, ok := found[want]; !ok {
 			t.Errorf("audit lacks %q: %v", want, found)
 		}
