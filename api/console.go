@@ -20,6 +20,7 @@ import (
 
 	"github.com/daylily-informatics/worksetstate/dualwrite"
 	"github.com/daylily-informatics/worksetstate/migrate"
+	"github.com/daylily-informatics/worksetstate/observe"
 	"github.com/daylily-informatics/worksetstate/workset"
 )
 
@@ -140,6 +141,8 @@ type page struct {
 	InFlight    []*workset.Workset
 	Failures    []*workset.Workset
 	Worksets    []*workset.Workset
+	Matched     int  // how many matched, of which Worksets shows the first maxListed
+	More        bool // more matched than were read (the ready queue stops at maxListed)
 	Unreadable  int
 	Migration   *migrationView
 	W           *workset.Workset
@@ -205,42 +208,45 @@ func (c *Console) each(r *http.Request, q workset.ListQuery, unreadable *int, fn
 	return nil
 }
 
+// eachIn walks the visible worksets in states: state by state where the
+// store reads by state without a pass over everything (it counts without
+// reading: DynamoDB's state index), else in one pass (a sentinel bucket is
+// listed once, not once a state).
+func (c *Console) eachIn(r *http.Request, states []workset.State, unreadable *int, fn func(*workset.Workset)) error {
+	if _, ok := c.store.(observe.Counter); ok && workset.Has[observe.Counter](c.store) && customer(r) == "" {
+		for _, s := range states {
+			if err := c.each(r, workset.ListQuery{State: s}, unreadable, func(ws *workset.Workset) bool { fn(ws); return true }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for ws, err := range workset.Scan(r.Context(), c.store, workset.ListQuery{Customer: customer(r)}) {
+		if errors.Is(err, workset.ErrMalformed) {
+			*unreadable++
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if slices.Contains(states, ws.State) {
+			fn(ws)
+		}
+	}
+	return nil
+}
+
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	p := c.base(r, "Overview")
-	counts, err := countVisible(r, c.store)
+	look, err := observe.Look(r.Context(), c.store, customer(r), p.Now.Add(-time.Hour))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	for _, s := range workset.States() {
-		p.Counts = append(p.Counts, stateCount{s, counts[s]})
-		p.Total += counts[s]
+		p.Counts = append(p.Counts, stateCount{s, look.Counts[s]})
 	}
-	err = c.each(r, workset.ListQuery{State: workset.StateReady}, &p.Unreadable, func(ws *workset.Workset) bool {
-		if p.OldestReady == nil || ws.UpdatedAt.Before(p.OldestReady.UpdatedAt) {
-			p.OldestReady = ws
-		}
-		return true
-	})
-	for _, s := range []workset.State{workset.StateLocked, workset.StateInProgress} {
-		if err == nil {
-			err = c.each(r, workset.ListQuery{State: s}, &p.Unreadable, func(ws *workset.Workset) bool { p.InFlight = append(p.InFlight, ws); return true })
-		}
-	}
-	for _, s := range []workset.State{workset.StateError, workset.StateFailed, workset.StateRetrying} {
-		if err == nil {
-			err = c.each(r, workset.ListQuery{State: s}, &p.Unreadable, func(ws *workset.Workset) bool {
-				if p.Now.Sub(ws.UpdatedAt) <= time.Hour {
-					p.Failures = append(p.Failures, ws)
-				}
-				return true
-			})
-		}
-	}
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	p.Total, p.OldestReady, p.InFlight, p.Failures, p.Unreadable = look.Total, look.OldestReady, look.InFlight, look.Failures, look.Unreadable
 	if dw, ok := c.store.(*dualwrite.Writer); ok && p.Operator {
 		m := &migrationView{Phase: dw.Phase().String(), Stats: dw.Stats()}
 		if log, ok := dw.Divergences().(*dualwrite.MemoryLog); ok {
@@ -260,12 +266,20 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, "overview.html", p, http.StatusOK)
 }
 
+// maxListed bounds the worksets a list page shows; it says how many matched.
+const maxListed = 500
+
 func (c *Console) queue(w http.ResponseWriter, r *http.Request) {
 	p := c.base(r, "Ready queue")
 	err := c.each(r, workset.ListQuery{State: workset.StateReady}, &p.Unreadable, func(ws *workset.Workset) bool {
+		if len(p.Worksets) == maxListed {
+			p.More = true // the queue goes on: read no further
+			return false
+		}
 		p.Worksets = append(p.Worksets, ws)
-		return len(p.Worksets) < 200
+		return true
 	})
+	p.Matched = len(p.Worksets)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -279,19 +293,15 @@ const stuckAfter = time.Hour
 
 func (c *Console) stuck(w http.ResponseWriter, r *http.Request) {
 	p := c.base(r, "Stuck and erroring")
-	var err error
-	for _, s := range []workset.State{workset.StateLocked, workset.StateInProgress, workset.StateError, workset.StateFailed} {
-		if err != nil {
-			break
-		}
-		err = c.each(r, workset.ListQuery{State: s}, &p.Unreadable, func(ws *workset.Workset) bool {
-			active := s == workset.StateLocked || s == workset.StateInProgress
-			if !active || p.Now.Sub(ws.UpdatedAt) > stuckAfter || ws.Foreign || (ws.Lease != nil && ws.Lease.Expired(p.Now, 0)) || ws.Lease == nil {
+	err := c.eachIn(r, []workset.State{workset.StateLocked, workset.StateInProgress, workset.StateError, workset.StateFailed}, &p.Unreadable, func(ws *workset.Workset) {
+		active := ws.State == workset.StateLocked || ws.State == workset.StateInProgress
+		if !active || p.Now.Sub(ws.UpdatedAt) > stuckAfter || ws.Foreign || ws.Lease == nil || ws.Lease.Expired(p.Now, 0) {
+			p.Matched++
+			if len(p.Worksets) < maxListed {
 				p.Worksets = append(p.Worksets, ws)
 			}
-			return len(p.Worksets) < 500
-		})
-	}
+		}
+	})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -464,13 +474,19 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		by = "console, " + idt.Subject
 	}
 	reason = fmt.Sprintf("%s (%s)", reason, by)
+	done := act + ": " + reason
 	switch act {
 	case "release":
 		if err = c.store.ReleaseLease(r.Context(), *ws.Lease); err == nil {
-			// Recorded where the store keeps a history (the state stays).
+			// Recorded where the store keeps a history (the state stays);
+			// the page says when it is not.
 			note := fmt.Sprintf("lease of %s released: %s", ws.Lease.Owner, reason)
-			if _, nerr := workset.Note(r.Context(), c.store, id, note); nerr != nil && !errors.Is(nerr, workset.ErrUnsupported) {
+			switch _, nerr := workset.Note(r.Context(), c.store, id, note); {
+			case errors.Is(nerr, workset.ErrUnsupported):
+				done += " (this store keeps no history: not recorded there)"
+			case nerr != nil:
 				c.opts.Logger.ErrorContext(r.Context(), "api: console: the release's note was not written", "workset", id, "err", nerr)
+				done += " (released, but the note was not written to the history: see the server's log)"
 			}
 		}
 	default:
@@ -486,5 +502,5 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.opts.Logger.InfoContext(r.Context(), "api: console action", "workset", id, "action", act, "reason", reason)
-	http.Redirect(w, r, ConsolePath+"worksets/"+url.PathEscape(id)+"?done="+url.QueryEscape(act+": "+reason), http.StatusSeeOther)
+	http.Redirect(w, r, ConsolePath+"worksets/"+url.PathEscape(id)+"?done="+url.QueryEscape(done), http.StatusSeeOther)
 }

@@ -122,30 +122,10 @@ func (m *EMF) QueueDepth(counts map[workset.State]int64, atMillis int64) error {
 }
 
 // QueueAge writes one EMF line with OldestReadyAge: how long, in seconds, the
-// oldest ready workset has waited (0 when none is ready). With QueueDepth it
+// oldest ready workset has waited (0 when none is ready; Look finds it). With QueueDepth it
 // tells a queue that is long from one that is stuck.
 func (m *EMF) QueueAge(age time.Duration, atMillis int64) error {
 	return m.write(atMillis, map[string]float64{"OldestReadyAge": max(age, 0).Seconds()}, "Seconds", nil)
-}
-
-// OldestReady returns the ready workset that has waited longest (the earliest
-// UpdatedAt: when it last became ready), or nil when none is ready. It reads
-// the ready queue once; records that cannot be read are skipped, as
-// CountByState skips them.
-func OldestReady(ctx context.Context, s workset.StateStore) (*workset.Workset, error) {
-	var oldest *workset.Workset
-	for w, err := range workset.All(ctx, s, workset.ListQuery{State: workset.StateReady}) {
-		if errors.Is(err, workset.ErrMalformed) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if oldest == nil || w.UpdatedAt.Before(oldest.UpdatedAt) {
-			oldest = w
-		}
-	}
-	return oldest, nil
 }
 
 // Counter is implemented by stores that count worksets per state without

@@ -103,8 +103,8 @@ func TestEMFLines(t *testing.T) {
 	}
 }
 
-// QueueAge reports the oldest ready workset's wait in seconds, and
-// OldestReady finds it.
+// QueueAge reports the oldest ready workset's wait in seconds, and Look
+// finds it.
 func TestQueueAge(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -113,7 +113,14 @@ func TestQueueAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w, err := observe.OldestReady(ctx, s); err != nil || w != nil {
+	oldestReady := func() (*workset.Workset, error) {
+		o, err := observe.Look(ctx, s, "", time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		return o.OldestReady, nil
+	}
+	if w, err := oldestReady(); err != nil || w != nil {
 		t.Fatalf("empty store: %v %v", w, err)
 	}
 	for _, id := range []string{"old", "new"} {
@@ -122,7 +129,7 @@ func TestQueueAge(t *testing.T) {
 		}
 		clock.Advance(time.Hour)
 	}
-	w, err := observe.OldestReady(ctx, s)
+	w, err := oldestReady()
 	if err != nil || w == nil || w.ID != "old" {
 		t.Fatalf("oldest ready: %v %v", w, err)
 	}
@@ -197,5 +204,42 @@ func TestFromIsNeverAGuess(t *testing.T) {
 	}
 	if len(froms) != 1 || froms[0] == string(workset.StateReady) {
 		t.Errorf("From over a legacy pile-up: %q", froms)
+	}
+}
+
+// listCounter counts the List calls made to a store that is not a Counter.
+type listCounter struct {
+	*memstore.Store
+	lists int
+}
+
+func (l *listCounter) List(ctx context.Context, q workset.ListQuery) (*workset.Page, error) {
+	l.lists++
+	return l.Store.List(ctx, q)
+}
+
+// Look reads a store that cannot count without reading in one pass, and
+// counts what it could not read instead of dropping it.
+func TestLookIsOnePass(t *testing.T) {
+	ctx := t.Context()
+	mem, _ := memstore.New()
+	s := &listCounter{Store: mem}
+	for _, id := range []string{"r1", "r2", "run", "bad"} {
+		if _, err := s.Register(ctx, workset.RegisterRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "run", To: workset.StateInProgress}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Transition(ctx, workset.TransitionRequest{ID: "bad", To: workset.StateError, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := observe.Look(ctx, s, "", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.lists != 1 || o.Total != 4 || o.Counts[workset.StateReady] != 2 || len(o.InFlight) != 1 || len(o.Failures) != 1 || o.OldestReady == nil || o.OldestReady.ID != "r1" {
+		t.Errorf("Look made %d List calls: %+v", s.lists, o)
 	}
 }

@@ -271,6 +271,8 @@ type stats struct {
 	Total       int64                   `json:"total"`
 	OldestReady *oldestReady            `json:"oldest_ready,omitempty"`
 	InFlight    []worksetView           `json:"in_flight"`
+	// Unreadable counts the records that could not be read (audit names them).
+	Unreadable int `json:"unreadable"`
 }
 
 // oldestReady is the ready workset that has waited longest.
@@ -280,53 +282,19 @@ type oldestReady struct {
 	Age   string    `json:"age"`
 }
 
-// collectStats gathers the stats: with the store's own counting and
-// queries by state where it counts without reading (DynamoDB), in one pass
-// otherwise (a sentinel bucket is listed once, not once a state).
+// collectStats gathers the stats (observe.Look: one pass on a store that
+// does not count without reading).
 func collectStats(ctx context.Context, s workset.StateStore, now time.Time) (stats, error) {
-	st := stats{Counts: map[workset.State]int64{}, InFlight: []worksetView{}}
-	note := func(w *workset.Workset) {
-		switch w.State {
-		case workset.StateReady:
-			if st.OldestReady == nil || w.UpdatedAt.Before(st.OldestReady.Since) {
-				st.OldestReady = &oldestReady{w.ID, w.UpdatedAt, now.Sub(w.UpdatedAt).Round(time.Second).String()}
-			}
-		case workset.StateLocked, workset.StateInProgress:
-			st.InFlight = append(st.InFlight, view(w, now, false))
-		}
-	}
-	if _, counts := s.(observe.Counter); !counts || !workset.Has[observe.Counter](s) {
-		for w, err := range workset.Scan(ctx, s, workset.ListQuery{}) {
-			if errors.Is(err, workset.ErrMalformed) {
-				continue // counted by audit, not here
-			}
-			if err != nil {
-				return st, err
-			}
-			st.Counts[w.State]++
-			st.Total++
-			note(w)
-		}
-		return st, nil
-	}
-	counts, err := observe.CountByState(ctx, s)
+	look, err := observe.Look(ctx, s, "", now)
 	if err != nil {
-		return st, err
+		return stats{}, err
 	}
-	st.Counts = counts
-	for _, n := range counts {
-		st.Total += n
+	st := stats{Counts: look.Counts, Total: look.Total, InFlight: []worksetView{}, Unreadable: look.Unreadable}
+	if w := look.OldestReady; w != nil {
+		st.OldestReady = &oldestReady{w.ID, w.UpdatedAt, now.Sub(w.UpdatedAt).Round(time.Second).String()}
 	}
-	for _, state := range []workset.State{workset.StateReady, workset.StateLocked, workset.StateInProgress} {
-		for w, err := range workset.All(ctx, s, workset.ListQuery{State: state}) {
-			if errors.Is(err, workset.ErrMalformed) {
-				continue
-			}
-			if err != nil {
-				return st, err
-			}
-			note(w)
-		}
+	for _, w := range look.InFlight {
+		st.InFlight = append(st.InFlight, view(w, now, false))
 	}
 	return st, nil
 }
@@ -361,6 +329,9 @@ func newStats(e *env) *cobra.Command {
 			_ = tw.Flush()
 			if o := st.OldestReady; o != nil {
 				fmt.Fprintf(e.stdout, "oldest ready: %s, ready since %s (%s)\n", o.ID, stamp(o.Since), o.Age)
+			}
+			if st.Unreadable > 0 {
+				fmt.Fprintf(e.stdout, "unreadable: %d records (worksetctl audit names them)\n", st.Unreadable)
 			}
 			fmt.Fprintf(e.stdout, "in flight: %d\n", len(st.InFlight))
 			tw = tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
@@ -506,16 +477,21 @@ entry as forced, with the reason. A workset under a live lease is refused
 	return c
 }
 
+// act is what every operator action starts with: the reason it records,
+// the store, and the workset as it is.
+func act(ctx context.Context, e *env, id string) (reason string, s workset.StateStore, w *workset.Workset, err error) {
+	if reason, err = operatorReason(e); err != nil {
+		return "", nil, nil, err
+	}
+	if s, err = e.store(ctx); err != nil {
+		return "", nil, nil, err
+	}
+	w, err = s.Get(ctx, id)
+	return reason, s, w, err
+}
+
 func transition(ctx context.Context, e *env, id string, to workset.State, force bool) error {
-	reason, err := operatorReason(e)
-	if err != nil {
-		return err
-	}
-	s, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	before, err := s.Get(ctx, id)
+	reason, s, before, err := act(ctx, e, id)
 	if err != nil {
 		return err
 	}
@@ -553,15 +529,7 @@ must run again.`,
 		Args:    idArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, id := cmd.Context(), args[0]
-			reason, err := operatorReason(e)
-			if err != nil {
-				return err
-			}
-			s, err := e.store(ctx)
-			if err != nil {
-				return err
-			}
-			w, err := s.Get(ctx, id)
+			reason, s, w, err := act(ctx, e, id)
 			if err != nil {
 				return err
 			}

@@ -152,13 +152,13 @@ func run(ctx context.Context, dst io.Writer, table, endpoint, region string, cre
 		if err := emf.QueueDepth(counts, time.Now().UnixMilli()); err != nil {
 			return err
 		}
-		oldest, err := observe.OldestReady(context.Background(), base)
+		look, err := observe.Look(context.Background(), base, "", time.Time{})
 		if err != nil {
 			return err
 		}
 		var age time.Duration
-		if oldest != nil {
-			age = time.Since(oldest.UpdatedAt)
+		if look.OldestReady != nil {
+			age = time.Since(look.OldestReady.UpdatedAt)
 		}
 		return emf.QueueAge(age, time.Now().UnixMilli())
 	}
